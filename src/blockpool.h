@@ -1,0 +1,99 @@
+/*
+ * blockpool: a pool of fixed-size blocks over a range of offsets.
+ *
+ * The pool never touches the memory it manages: it only hands out offsets
+ * inside [0, blockpool_span()).  Every piece of bookkeeping (the stack of
+ * free block indices and the bitmap of allocated blocks) lives in private
+ * memory, so a client that scribbles over the shared range cannot disturb it.
+ *
+ * A fresh pool hands out blocks in ascending order; a freed block is the
+ * next one handed out (LIFO), as Zephyr's memory slabs and Mynewt's mempools
+ * do.  Multi-block operations are all-or-nothing.
+ *
+ * Return values: 0 (or a count where documented) or a negative errno.
+ *   count 0                                   0, nothing done
+ *   more blocks than the pool has             -ENOMEM
+ *   not enough free blocks                    -ENOMEM
+ *   offset outside the pool / off a boundary  -EINVAL
+ *   block not allocated (double free)         -EFAULT
+ */
+#ifndef SHMPOOL_BLOCKPOOL_H
+#define SHMPOOL_BLOCKPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define BLOCKPOOL_DEFAULT_ALIGN 16u
+
+struct blockpool {
+	uint64_t block_size;   /* as requested */
+	uint64_t stride;       /* block_size rounded up to align */
+	uint64_t align;        /* power of two */
+	uint32_t num_blocks;
+	uint32_t num_free;     /* also the depth of the free stack */
+	uint32_t max_used;     /* high-water mark of used blocks */
+	uint32_t *stack;       /* free block indices; top is stack[num_free - 1] */
+	uint32_t *pos;         /* pos[i]: index of block i in stack, or UINT32_MAX */
+	uint64_t *bitmap;      /* bit i set: block i is allocated */
+};
+
+struct blockpool_stat {
+	uint64_t block_size;
+	uint64_t stride;
+	uint32_t num_blocks;
+	uint32_t num_used;
+	uint32_t num_free;
+	uint32_t max_used;
+};
+
+/* Set up a pool of num_blocks blocks; align 0 means BLOCKPOOL_DEFAULT_ALIGN.
+ * -EINVAL for a zero size or count, an alignment that is not a power of two,
+ * or a count above UINT32_MAX - 1; -ENOMEM when private memory runs out;
+ * -EOVERFLOW when stride * num_blocks does not fit in 64 bits. */
+int blockpool_init(struct blockpool *bp, uint64_t block_size, uint64_t num_blocks, uint64_t align);
+void blockpool_fini(struct blockpool *bp);
+
+/* Bytes of range the pool covers: stride * num_blocks. */
+uint64_t blockpool_span(const struct blockpool *bp);
+
+/* Bytes a pool with these parameters needs, or 0 if they are invalid. */
+uint64_t blockpool_span_for(uint64_t block_size, uint64_t num_blocks, uint64_t align);
+
+int blockpool_alloc(struct blockpool *bp, uint64_t *off);
+int blockpool_free(struct blockpool *bp, uint64_t off);
+
+/* n blocks, not necessarily adjacent, written to offs[0..n-1]. */
+int blockpool_alloc_n(struct blockpool *bp, size_t n, uint64_t *offs);
+int blockpool_free_n(struct blockpool *bp, size_t n, const uint64_t *offs);
+
+/* n adjacent blocks; *first is the offset of the lowest one. */
+int blockpool_alloc_contig(struct blockpool *bp, size_t n, uint64_t *first);
+/* Take the given run of n blocks starting at first: -ENOMEM if any is taken. */
+int blockpool_reserve(struct blockpool *bp, uint64_t first, size_t n);
+int blockpool_free_contig(struct blockpool *bp, uint64_t first, size_t n);
+
+/* Validate without changing anything; same codes as the matching free. */
+int blockpool_check_allocated(const struct blockpool *bp, uint64_t off);
+
+/* Whether n adjacent free blocks exist, without taking them. */
+int blockpool_can_alloc_contig(const struct blockpool *bp, size_t n);
+
+void blockpool_stat(const struct blockpool *bp, struct blockpool_stat *st);
+void blockpool_reset_max(struct blockpool *bp);
+
+/* Call fn once per maximal run of allocated blocks, in ascending order.
+ * A non-zero return from fn stops the walk and is returned. */
+typedef int (*blockpool_walk_fn)(void *ctx, uint32_t first_index, uint32_t count);
+int blockpool_walk(const struct blockpool *bp, blockpool_walk_fn fn, void *ctx);
+
+static inline uint32_t blockpool_index(const struct blockpool *bp, uint64_t off)
+{
+	return (uint32_t)(off / bp->stride);
+}
+
+static inline uint64_t blockpool_offset(const struct blockpool *bp, uint32_t index)
+{
+	return (uint64_t)index * bp->stride;
+}
+
+#endif

@@ -1,0 +1,350 @@
+/*
+ * proto: the wire protocol between shmpoold and its clients.
+ *
+ * Transport: AF_UNIX SOCK_SEQPACKET, one message per datagram, so framing is
+ * the kernel's.  Every message starts with struct proto_hdr; the payload is
+ * one fixed-layout struct per type, with explicit widths and no implicit
+ * padding.  Some replies and frees carry a trailing array of uint32_t block
+ * indices whose length is given by a count field.  Region file descriptors
+ * travel as SCM_RIGHTS ancillary data on the reply that first needs them
+ * (libuv's uv_write2 cannot carry a memfd, so both ends use sendmsg/recvmsg).
+ *
+ * Every request carries an id chosen by the client; the reply echoes it so a
+ * connection shared by many threads can match replies to callers.  Frees are
+ * fire-and-forget unless PROTO_F_SYNC is set; an error the daemon finds in an
+ * unacknowledged free comes back as an unsolicited PROTO_NOTIFY_ERROR (id 0).
+ *
+ * Bump SHMPOOL_PROTO_VERSION whenever anything in this file changes.
+ */
+#ifndef SHMPOOL_PROTO_H
+#define SHMPOOL_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SHMPOOL_PROTO_VERSION 1
+
+#define PROTO_NAME_MAX 64                       /* names, NUL included */
+#define PROTO_REF_SIZE 16
+#define PROTO_MAX_MESSAGE 65536                 /* largest datagram either side sends */
+#define PROTO_MAX_INDICES 16000                 /* uint32 indices in one message */
+#define PROTO_REPLY 0x8000u                     /* reply type = request type | PROTO_REPLY */
+
+enum proto_type {
+	PROTO_TYPE_FIRST = 1,
+	PROTO_HELLO = PROTO_TYPE_FIRST,
+	PROTO_POOL_OPEN,
+	PROTO_POOL_CREATE,
+	PROTO_POOL_DESTROY,
+	PROTO_POOL_STAT,
+	PROTO_POOL_RESET_MAX,
+	PROTO_POOL_INFO,
+	PROTO_BLOCK_ALLOC,
+	PROTO_BLOCKS_GET,
+	PROTO_BLOCK_FREE,
+	PROTO_GROUP_ALLOC,
+	PROTO_HEAP_ALLOC,
+	PROTO_HEAP_FREE,
+	PROTO_HEAP_REALLOC,
+	PROTO_REF,
+	PROTO_ATTACH,
+	PROTO_SET_PRIORITY,
+	PROTO_TYPE_LAST = PROTO_SET_PRIORITY,
+
+	/* Daemon to client, unsolicited. */
+	PROTO_NOTIFY_ERROR = 0x7f00,            /* an error found in a fire-and-forget free */
+	PROTO_ERROR = 0x7f01,                   /* the request could not be decoded */
+};
+
+/* Flags. */
+#define PROTO_F_CONTIG     0x1u   /* block alloc/free: one contiguous run */
+#define PROTO_F_SYNC       0x2u   /* free: reply with the status */
+#define PROTO_F_MORE       0x4u   /* reply: more index frames of this reply follow */
+#define PROTO_F_POOL_DESC  0x8u   /* reply: pool descriptor is valid */
+#define PROTO_F_REGION     0x10u  /* reply: region descriptor valid, its fd is attached */
+#define PROTO_F_HAS_REGION 0x20u  /* pool create: place in the named region, not by attr */
+#define PROTO_F_READ_ONLY  0x40u  /* region descriptor: the fd is read-only */
+
+struct proto_hdr {
+	uint16_t version;
+	uint16_t type;
+	uint32_t id;
+};
+
+/* Header of every reply. */
+struct proto_reply_hdr {
+	struct proto_hdr hdr;
+	int32_t status;                         /* 0, a count, or -errno */
+	uint32_t flags;
+};
+
+struct proto_region_desc {
+	uint32_t id;
+	uint32_t attr;
+	uint64_t size;
+	uint64_t granularity;                   /* page size of the backing */
+	uint32_t flags;                         /* PROTO_F_READ_ONLY */
+	uint32_t pad;
+	char name[PROTO_NAME_MAX];
+};
+
+struct proto_pool_desc {
+	uint32_t id;
+	uint32_t region_id;
+	uint64_t base;                          /* offset of block 0 in the region */
+	uint64_t block_size;
+	uint64_t stride;
+	uint32_t num_blocks;
+	uint32_t attr;
+	char name[PROTO_NAME_MAX];
+};
+
+struct proto_hello {
+	struct proto_hdr hdr;
+	uint32_t proto_version;
+	uint32_t pid;                           /* informative; the daemon trusts SO_PEERCRED */
+};
+
+struct proto_hello_reply {
+	struct proto_reply_hdr r;
+	uint32_t proto_version;
+	uint32_t daemon_pid;
+	uint32_t max_message;
+	uint32_t max_indices;
+	uint64_t conn_id;
+};
+
+struct proto_name_req {                         /* POOL_OPEN, POOL_DESTROY */
+	struct proto_hdr hdr;
+	char name[PROTO_NAME_MAX];
+};
+
+struct proto_pool_create {
+	struct proto_hdr hdr;
+	uint64_t block_size;
+	uint64_t num_blocks;
+	uint64_t align;
+	uint32_t attr;
+	uint32_t flags;                         /* PROTO_F_HAS_REGION */
+	char name[PROTO_NAME_MAX];
+	char region[PROTO_NAME_MAX];
+};
+
+/* Reply to POOL_OPEN and POOL_CREATE. */
+struct proto_pool_reply {
+	struct proto_reply_hdr r;               /* flags: POOL_DESC, maybe REGION */
+	struct proto_pool_desc pool;
+	struct proto_region_desc region;
+};
+
+struct proto_pool_req {                         /* POOL_STAT, POOL_RESET_MAX */
+	struct proto_hdr hdr;
+	uint32_t pool_id;
+	uint32_t pad;
+};
+
+struct proto_pool_stat_reply {
+	struct proto_reply_hdr r;
+	uint64_t block_size;
+	uint64_t num_blocks;
+	uint64_t num_used;
+	uint64_t num_free;
+	uint64_t max_used;
+	uint64_t num_waiters;
+	uint32_t attr;
+	uint32_t pad;
+};
+
+struct proto_pool_info_req {
+	struct proto_hdr hdr;
+	uint64_t cursor;
+};
+
+struct proto_pool_info_reply {
+	struct proto_reply_hdr r;               /* status 1: filled, 0: end */
+	uint64_t next_cursor;
+	uint64_t block_size;
+	uint64_t num_blocks;
+	uint64_t num_free;
+	uint64_t min_free;
+	uint32_t attr;
+	uint32_t pad;
+	char name[PROTO_NAME_MAX];
+	char region[PROTO_NAME_MAX];
+};
+
+struct proto_block_alloc {
+	struct proto_hdr hdr;
+	uint32_t pool_id;
+	uint32_t count;
+	int32_t timeout_ms;
+	uint32_t flags;                         /* PROTO_F_CONTIG */
+};
+
+/*
+ * Reply to BLOCK_ALLOC and GROUP_ALLOC.  A large grant is split into frames
+ * of at most PROTO_MAX_INDICES indices; all but the last have PROTO_F_MORE.
+ * For a contiguous grant, count is the run length and one index (the first)
+ * follows.  The descriptors are valid when the flags say so (group alloc
+ * from a pool this connection has not seen yet).
+ */
+struct proto_block_reply {
+	struct proto_reply_hdr r;
+	uint32_t pool_id;
+	uint32_t count;                         /* blocks granted in all frames */
+	uint32_t first;                         /* position of this frame's indices */
+	uint32_t nindices;                      /* indices in this frame */
+	struct proto_pool_desc pool;
+	struct proto_region_desc region;
+	uint32_t index[];
+};
+
+struct proto_blocks_get {
+	struct proto_hdr hdr;
+	uint32_t pool_id;
+	uint32_t first_index;
+	uint32_t count;
+	uint32_t pad;
+};
+
+/* BLOCK_FREE: count indices follow, or one index with PROTO_F_CONTIG. */
+struct proto_block_free {
+	struct proto_hdr hdr;
+	uint32_t pool_id;
+	uint32_t count;
+	uint32_t flags;                         /* PROTO_F_CONTIG, PROTO_F_SYNC */
+	uint32_t nindices;
+	uint32_t index[];
+};
+
+struct proto_group_alloc {
+	struct proto_hdr hdr;
+	uint32_t selector;
+	uint32_t count;
+	int32_t timeout_ms;
+	uint32_t pad;
+	char group[PROTO_NAME_MAX];
+};
+
+struct proto_heap_alloc {
+	struct proto_hdr hdr;
+	uint32_t attr;
+	uint32_t pad;
+	uint64_t align;                         /* 0: the heap's minimum */
+	uint64_t size;
+	char heap[PROTO_NAME_MAX];              /* "": the default instance */
+};
+
+/* Reply to HEAP_ALLOC, HEAP_REALLOC and ATTACH. */
+struct proto_heap_reply {
+	struct proto_reply_hdr r;
+	uint32_t region_id;
+	uint32_t pool_id;                       /* ATTACH of a block: its pool; else UINT32_MAX */
+	uint64_t offset;
+	uint64_t length;                        /* usable size, or the block size */
+	struct proto_pool_desc pool;
+	struct proto_region_desc region;
+};
+
+struct proto_heap_free {
+	struct proto_hdr hdr;
+	uint32_t region_id;
+	uint32_t flags;                         /* PROTO_F_SYNC */
+	uint64_t offset;
+};
+
+struct proto_heap_realloc {
+	struct proto_hdr hdr;
+	uint32_t region_id;
+	uint32_t pad;
+	uint64_t offset;
+	uint64_t size;
+};
+
+struct proto_ref_req {
+	struct proto_hdr hdr;
+	uint32_t region_id;
+	uint32_t pad;
+	uint64_t offset;
+};
+
+struct proto_ref_reply {
+	struct proto_reply_hdr r;
+	uint8_t ref[PROTO_REF_SIZE];
+};
+
+struct proto_attach {
+	struct proto_hdr hdr;
+	uint8_t ref[PROTO_REF_SIZE];
+};
+
+struct proto_set_priority {
+	struct proto_hdr hdr;
+	int32_t priority;
+	uint32_t pad;
+};
+
+/* PROTO_NOTIFY_ERROR: an error in a free that asked for no reply. */
+struct proto_notify_error {
+	struct proto_reply_hdr r;               /* status: the error; hdr.id: the free's id */
+	uint32_t region_id;
+	uint32_t pad;
+	uint64_t offset;
+};
+
+/*
+ * The contents of a shmpool_ref_t.  Opaque to applications; the daemon
+ * checks every field on attach and the generation makes a ref to memory
+ * that has since been freed fail with -ESTALE.
+ */
+struct proto_ref {
+	uint8_t magic;                          /* PROTO_REF_MAGIC */
+	uint8_t kind;                           /* PROTO_REF_BLOCK or PROTO_REF_HEAP */
+	uint16_t region_id;
+	uint32_t generation;
+	uint64_t offset;                        /* in the region */
+};
+
+#define PROTO_REF_MAGIC 0xa5
+#define PROTO_REF_BLOCK 1
+#define PROTO_REF_HEAP 2
+
+_Static_assert(sizeof(struct proto_ref) == PROTO_REF_SIZE, "ref is 16 bytes");
+
+/* The smallest and largest valid size of a message of this type sent by a
+ * client, or -EINVAL for a type a client may not send. */
+int proto_request_size(uint16_t type, size_t *min, size_t *max);
+
+/*
+ * Check a received client message: length, version, type and the size the
+ * type requires, trailing indices included.  Returns the type, or -EPROTO
+ * (bad version), -EBADMSG (bad length for the type) or -EOPNOTSUPP
+ * (unknown type).
+ */
+int proto_check_request(const void *buf, size_t len);
+
+/* Copy a name field into a C string: -EINVAL unless NUL-terminated, and,
+ * when nonempty is set, non-empty. */
+int proto_name(char *dst, const char name[PROTO_NAME_MAX], int nonempty);
+
+/* Copy a C string into a name field: -ENAMETOOLONG if it does not fit. */
+int proto_set_name(char name[PROTO_NAME_MAX], const char *src);
+
+/*
+ * Resolve the socket path by the documented rules: explicit, then the
+ * config's, then $SHMPOOL_SOCKET, then ${runstatedir}/shmpool/shmpoold.sock
+ * for root, else $XDG_RUNTIME_DIR/shmpool/shmpoold.sock.  -ENOENT when none
+ * applies, -ENAMETOOLONG when the result does not fit a sockaddr_un.
+ */
+int proto_socket_path(const char *explicit_path, const char *config_path, char *out, size_t outlen);
+
+/* Send one message with up to one fd attached (fd < 0: none).  Returns 0
+ * or -errno; flags are sendmsg flags (MSG_DONTWAIT, MSG_NOSIGNAL added). */
+int proto_send(int sock, const void *buf, size_t len, int fd, int flags);
+
+/* Receive one message and at most one fd (*fd = -1 when none; extra fds
+ * are closed).  Returns the length, 0 at end of stream, or -errno; a
+ * truncated datagram is -EMSGSIZE. */
+long proto_recv(int sock, void *buf, size_t len, int *fd, int flags);
+
+#endif
