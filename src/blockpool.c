@@ -1,0 +1,411 @@
+#include "blockpool.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#define NOT_ON_STACK UINT32_MAX
+
+/* Work out the stride and the span for these parameters, or return the
+ * error blockpool_init would give for them. */
+static int blockpool_geometry(uint64_t block_size, uint64_t num_blocks, uint64_t *align,
+			      uint64_t *stride, uint64_t *span)
+{
+	uint64_t a = *align ? *align : BLOCKPOOL_DEFAULT_ALIGN;
+
+	if (block_size == 0 || num_blocks == 0 || num_blocks > UINT32_MAX - 1)
+		return -EINVAL;
+	if (a & (a - 1))
+		return -EINVAL;
+	if (block_size > UINT64_MAX - (a - 1))
+		return -EOVERFLOW;
+	*stride = (block_size + a - 1) & ~(a - 1);
+	if (*stride > UINT64_MAX / num_blocks)
+		return -EOVERFLOW;
+	*span = *stride * num_blocks;
+	*align = a;
+	return 0;
+}
+
+int blockpool_init(struct blockpool *bp, uint64_t block_size, uint64_t num_blocks, uint64_t align)
+{
+	uint64_t stride, span;
+	size_t words;
+	uint32_t i, n;
+	int rc;
+
+	if (!bp)
+		return -EINVAL;
+	rc = blockpool_geometry(block_size, num_blocks, &align, &stride, &span);
+	if (rc < 0)
+		return rc;
+	n = (uint32_t)num_blocks;
+	words = ((size_t)n + 63) / 64;
+
+	bp->stack = calloc(n, sizeof(*bp->stack));
+	if (!bp->stack)
+		goto fail;
+	bp->pos = calloc(n, sizeof(*bp->pos));
+	if (!bp->pos)
+		goto fail_stack;
+	bp->bitmap = calloc(words, sizeof(*bp->bitmap));
+	if (!bp->bitmap)
+		goto fail_pos;
+
+	/* Block 0 sits on top of the stack so that a fresh pool hands out
+	 * blocks in ascending order. */
+	for (i = 0; i < n; i++) {
+		bp->stack[i] = n - 1 - i;
+		bp->pos[n - 1 - i] = i;
+	}
+	bp->block_size = block_size;
+	bp->stride = stride;
+	bp->align = align;
+	bp->num_blocks = n;
+	bp->num_free = n;
+	bp->max_used = 0;
+	return 0;
+
+fail_pos:
+	free(bp->pos);
+fail_stack:
+	free(bp->stack);
+fail:
+	bp->stack = NULL;
+	bp->pos = NULL;
+	bp->bitmap = NULL;
+	return -ENOMEM;
+}
+
+void blockpool_fini(struct blockpool *bp)
+{
+	if (!bp)
+		return;
+	free(bp->stack);
+	free(bp->pos);
+	free(bp->bitmap);
+	bp->stack = NULL;
+	bp->pos = NULL;
+	bp->bitmap = NULL;
+	bp->num_blocks = 0;
+	bp->num_free = 0;
+}
+
+uint64_t blockpool_span(const struct blockpool *bp)
+{
+	return bp->stride * bp->num_blocks;
+}
+
+uint64_t blockpool_span_for(uint64_t block_size, uint64_t num_blocks, uint64_t align)
+{
+	uint64_t stride, span;
+
+	if (blockpool_geometry(block_size, num_blocks, &align, &stride, &span) < 0)
+		return 0;
+	return span;
+}
+
+static inline int bit_test(const struct blockpool *bp, uint32_t i)
+{
+	return (bp->bitmap[i / 64] >> (i % 64)) & 1;
+}
+
+static inline void bit_set(struct blockpool *bp, uint32_t i)
+{
+	bp->bitmap[i / 64] |= (uint64_t)1 << (i % 64);
+}
+
+static inline void bit_clear(struct blockpool *bp, uint32_t i)
+{
+	bp->bitmap[i / 64] &= ~((uint64_t)1 << (i % 64));
+}
+
+/* The first index at or after i whose bit equals want, or num_blocks;
+ * whole words are skipped 64 bits at a time. */
+static uint32_t bitmap_find(const struct blockpool *bp, uint32_t i, int want)
+{
+	size_t w, words = ((size_t)bp->num_blocks + 63) / 64;
+	uint64_t word;
+
+	if (i >= bp->num_blocks)
+		return bp->num_blocks;
+	w = i / 64;
+	word = want ? bp->bitmap[w] : ~bp->bitmap[w];
+	word &= ~(uint64_t)0 << (i % 64);
+	for (;;) {
+		if (word) {
+			uint64_t idx = (uint64_t)w * 64 + (uint64_t)__builtin_ctzll(word);
+
+			return idx < bp->num_blocks ? (uint32_t)idx : bp->num_blocks;
+		}
+		if (++w >= words)
+			return bp->num_blocks;
+		word = want ? bp->bitmap[w] : ~bp->bitmap[w];
+	}
+}
+
+/* Lowest index of a run of n free blocks, or num_blocks if there is none. */
+static uint32_t bitmap_find_run(const struct blockpool *bp, size_t n)
+{
+	uint32_t start, end = 0;
+
+	for (;;) {
+		start = bitmap_find(bp, end, 0);
+		if (start >= bp->num_blocks || bp->num_blocks - start < n)
+			return bp->num_blocks;
+		end = bitmap_find(bp, start, 1);
+		if (end - start >= n)
+			return start;
+	}
+}
+
+static void note_used(struct blockpool *bp)
+{
+	uint32_t used = bp->num_blocks - bp->num_free;
+
+	if (used > bp->max_used)
+		bp->max_used = used;
+}
+
+/* Pop the top of the free stack and mark it allocated. */
+static uint32_t stack_pop(struct blockpool *bp)
+{
+	uint32_t i = bp->stack[--bp->num_free];
+
+	bp->pos[i] = NOT_ON_STACK;
+	bit_set(bp, i);
+	return i;
+}
+
+/* Take block i out of the middle of the free stack: the top entry moves
+ * into its slot, so this is O(1) whatever the depth. */
+static void stack_take(struct blockpool *bp, uint32_t i)
+{
+	uint32_t p = bp->pos[i];
+	uint32_t top = bp->stack[--bp->num_free];
+
+	bp->stack[p] = top;
+	bp->pos[top] = p;
+	bp->pos[i] = NOT_ON_STACK;
+	bit_set(bp, i);
+}
+
+static void stack_push(struct blockpool *bp, uint32_t i)
+{
+	bp->pos[i] = bp->num_free;
+	bp->stack[bp->num_free++] = i;
+	bit_clear(bp, i);
+}
+
+/* Turn an offset into a block index: -EINVAL if it is outside the pool or
+ * not on a block boundary. */
+static int offset_index(const struct blockpool *bp, uint64_t off, uint32_t *index)
+{
+	if (off % bp->stride || off / bp->stride >= bp->num_blocks)
+		return -EINVAL;
+	*index = (uint32_t)(off / bp->stride);
+	return 0;
+}
+
+int blockpool_alloc(struct blockpool *bp, uint64_t *off)
+{
+	if (!bp || !off)
+		return -EINVAL;
+	if (bp->num_free == 0)
+		return -ENOMEM;
+	*off = blockpool_offset(bp, stack_pop(bp));
+	note_used(bp);
+	return 0;
+}
+
+int blockpool_check_allocated(const struct blockpool *bp, uint64_t off)
+{
+	uint32_t i;
+	int rc;
+
+	if (!bp)
+		return -EINVAL;
+	rc = offset_index(bp, off, &i);
+	if (rc < 0)
+		return rc;
+	return bit_test(bp, i) ? 0 : -EFAULT;
+}
+
+int blockpool_free(struct blockpool *bp, uint64_t off)
+{
+	int rc = blockpool_check_allocated(bp, off);
+
+	if (rc < 0)
+		return rc;
+	stack_push(bp, blockpool_index(bp, off));
+	return 0;
+}
+
+int blockpool_alloc_n(struct blockpool *bp, size_t n, uint64_t *offs)
+{
+	size_t k;
+
+	if (!bp || (n && !offs))
+		return -EINVAL;
+	if (n == 0)
+		return 0;
+	if (n > bp->num_free)
+		return -ENOMEM;
+	for (k = 0; k < n; k++)
+		offs[k] = blockpool_offset(bp, stack_pop(bp));
+	note_used(bp);
+	return 0;
+}
+
+/*
+ * Every entry is checked before anything is freed.  A block listed twice
+ * passes the check (it is allocated at that point), so the second pass
+ * notices a bit that this very call has already cleared and pushes back
+ * what it freed; popping in reverse order restores the stack exactly, with
+ * no per-call memory.
+ */
+int blockpool_free_n(struct blockpool *bp, size_t n, const uint64_t *offs)
+{
+	size_t k;
+	int rc;
+
+	if (!bp || (n && !offs))
+		return -EINVAL;
+	for (k = 0; k < n; k++) {
+		rc = blockpool_check_allocated(bp, offs[k]);
+		if (rc < 0)
+			return rc;
+	}
+	for (k = 0; k < n; k++) {
+		uint32_t i = blockpool_index(bp, offs[k]);
+
+		if (!bit_test(bp, i))
+			goto fail_duplicate;
+		stack_push(bp, i);
+	}
+	return 0;
+
+fail_duplicate:
+	while (k-- > 0)
+		stack_pop(bp);
+	return -EFAULT;
+}
+
+int blockpool_can_alloc_contig(const struct blockpool *bp, size_t n)
+{
+	if (!bp)
+		return -EINVAL;
+	if (n == 0)
+		return 0;
+	if (n > bp->num_free)
+		return -ENOMEM;
+	return bitmap_find_run(bp, n) < bp->num_blocks ? 0 : -ENOMEM;
+}
+
+int blockpool_alloc_contig(struct blockpool *bp, size_t n, uint64_t *first)
+{
+	uint32_t start, i;
+
+	if (!bp || (n && !first))
+		return -EINVAL;
+	if (n == 0)
+		return 0;
+	if (n > bp->num_free)
+		return -ENOMEM;
+	start = bitmap_find_run(bp, n);
+	if (start >= bp->num_blocks)
+		return -ENOMEM;
+	for (i = start; i < start + n; i++)
+		stack_take(bp, i);
+	note_used(bp);
+	*first = blockpool_offset(bp, start);
+	return 0;
+}
+
+/* Turn a run into its first index: -EINVAL if first is not a block of the
+ * pool or the run goes past the end. */
+static int run_index(const struct blockpool *bp, uint64_t first, size_t n, uint32_t *start)
+{
+	int rc = offset_index(bp, first, start);
+
+	if (rc < 0)
+		return rc;
+	if (n > (size_t)(bp->num_blocks - *start))
+		return -EINVAL;
+	return 0;
+}
+
+int blockpool_reserve(struct blockpool *bp, uint64_t first, size_t n)
+{
+	uint32_t start, i;
+	int rc;
+
+	if (!bp)
+		return -EINVAL;
+	if (n == 0)
+		return 0;
+	if (n > bp->num_blocks)
+		return -ENOMEM;
+	rc = run_index(bp, first, n, &start);
+	if (rc < 0)
+		return rc;
+	if (bitmap_find(bp, start, 1) < start + n)
+		return -ENOMEM;
+	for (i = start; i < start + n; i++)
+		stack_take(bp, i);
+	note_used(bp);
+	return 0;
+}
+
+int blockpool_free_contig(struct blockpool *bp, uint64_t first, size_t n)
+{
+	uint32_t start, i;
+	int rc;
+
+	if (!bp)
+		return -EINVAL;
+	if (n == 0)
+		return 0;
+	rc = run_index(bp, first, n, &start);
+	if (rc < 0)
+		return rc;
+	if (bitmap_find(bp, start, 0) < start + n)
+		return -EFAULT;
+	/* Pushed highest first, so that single allocations take the run back
+	 * in ascending order. */
+	for (i = start + (uint32_t)n; i-- > start;)
+		stack_push(bp, i);
+	return 0;
+}
+
+void blockpool_stat(const struct blockpool *bp, struct blockpool_stat *st)
+{
+	st->block_size = bp->block_size;
+	st->stride = bp->stride;
+	st->num_blocks = bp->num_blocks;
+	st->num_used = bp->num_blocks - bp->num_free;
+	st->num_free = bp->num_free;
+	st->max_used = bp->max_used;
+}
+
+void blockpool_reset_max(struct blockpool *bp)
+{
+	bp->max_used = bp->num_blocks - bp->num_free;
+}
+
+int blockpool_walk(const struct blockpool *bp, blockpool_walk_fn fn, void *ctx)
+{
+	uint32_t start, end = 0;
+	int rc;
+
+	if (!bp || !fn)
+		return -EINVAL;
+	for (;;) {
+		start = bitmap_find(bp, end, 1);
+		if (start >= bp->num_blocks)
+			return 0;
+		end = bitmap_find(bp, start, 0);
+		rc = fn(ctx, start, end - start);
+		if (rc)
+			return rc;
+	}
+}
