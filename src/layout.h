@@ -1,0 +1,117 @@
+/*
+ * layout: a configuration turned into live objects.
+ *
+ * layout_build maps every region (region id = its index in file order),
+ * puts one heap over each, carves every configured pool out of its region's
+ * heap, gathers the heaps into heap instances (multiheaps) and resolves the
+ * groups.  What the pools leave of a region serves the multi-heap
+ * allocations of its instance.  The daemon then keeps the layout for its
+ * lifetime and creates and destroys pools at run time through it.
+ *
+ * Heap instances: "default" always exists, first, and holds every region
+ * named in no [heap] section (plus those of an explicit [heap default]);
+ * it may be empty.  The other instances follow in file order.  Inside an
+ * instance the regions are tried in file order.
+ *
+ * Pool ids are handed out in creation order and never reused, so a client
+ * holding the id of a destroyed pool cannot reach a newer one.
+ */
+#ifndef SHMPOOL_LAYOUT_H
+#define SHMPOOL_LAYOUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "blockpool.h"
+#include "config.h"
+#include "heap.h"
+#include "multiheap.h"
+#include "region.h"
+
+struct layout_pool {
+	char name[CONFIG_NAME_MAX];
+	uint32_t id;
+	uint32_t region_id;
+	uint32_t attr;                          /* its region's */
+	uint64_t base;                          /* offset of block 0 in the region */
+	struct blockpool bp;                    /* offsets relative to base */
+	int configured;                         /* from the file, not made at run time */
+	void *priv;                             /* the daemon's per-pool state */
+};
+
+struct layout_group {
+	char name[CONFIG_NAME_MAX];
+	enum config_select select;
+	struct layout_pool **pools;             /* in the order listed */
+	size_t npools;
+};
+
+struct layout {
+	struct region *regions;                 /* regions[i].id == i */
+	struct heap **heaps;                    /* heaps[i] manages regions[i] */
+	size_t *region_instance;                /* instances[region_instance[i]] holds region i */
+	size_t nregions;
+	struct multiheap **instances;           /* instances[0] is "default" */
+	size_t ninstances;
+	struct layout_pool **pools;             /* by ascending id */
+	size_t npools;
+	uint32_t next_pool_id;
+	struct layout_group *groups;
+	size_t ngroups;
+};
+
+/* Build everything cfg describes.  On failure nothing stays mapped, err
+ * holds "FILE:LINE: message" and the return value is the negative errno of
+ * the step that failed (-ENOMEM when a pool does not fit). */
+int layout_build(const struct config *cfg, struct layout **out, char *err, size_t errlen);
+
+/* Unmap every region and free everything; pools' priv is the caller's. */
+void layout_destroy(struct layout *l);
+
+/* Lookups; NULL when there is none. */
+struct region *layout_region_find(const struct layout *l, const char *name);
+struct layout_pool *layout_pool_find(const struct layout *l, const char *name);
+struct layout_pool *layout_pool_by_id(const struct layout *l, uint32_t id);
+struct layout_group *layout_group_find(const struct layout *l, const char *name);
+
+/* A heap instance by name; NULL or "" is "default". */
+struct multiheap *layout_heap_find(const struct layout *l, const char *name);
+
+/* The heap instance holding region_id, or NULL. */
+struct multiheap *layout_region_instance(const struct layout *l, uint32_t region_id);
+
+/*
+ * Create a pool at run time, in the named region, or, when region is NULL,
+ * in the first region in file order that has attribute attr and room (attr
+ * is ignored when a region is named).  align 0 means 16.
+ *   name empty or too long, zero size or count, count above
+ *   UINT32_MAX - 1, align not a power of two or above 1 GiB,
+ *   attr above 31                                   -EINVAL
+ *   a pool of that name exists                      -EEXIST
+ *   no such region, no region with that attribute   -ENOENT
+ *   no room                                         -ENOMEM
+ */
+int layout_pool_create(struct layout *l, const char *name, uint64_t block_size, uint64_t blocks,
+		       uint64_t align, uint32_t attr, const char *region, struct layout_pool **out);
+
+/* Destroy a pool and give its memory back to its region's heap.
+ * -ENOENT for an unknown pool, -EBUSY while any block is allocated or a
+ * group lists it. */
+int layout_pool_destroy(struct layout *l, const char *name);
+
+/*
+ * Pick the pool of group g for selector and a request of count blocks
+ * (0 counts as 1):
+ *   index  selector is an index into the group's pools
+ *   fit    selector is a byte size: the pool with the smallest block size
+ *          >= selector that has count free blocks (ties: listed order)
+ *   attr   selector is an attribute: the first listed pool whose region
+ *          has it
+ * -EINVAL when the selector maps to no pool.  fit returns -ENOMEM when
+ * pools are large enough but none has count free blocks, and still sets
+ * *out to the smallest of them, the one to wait on.
+ */
+int layout_group_select(const struct layout *l, const struct layout_group *g, uint64_t selector,
+			uint32_t count, struct layout_pool **out);
+
+#endif
