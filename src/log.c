@@ -95,9 +95,8 @@ void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	if (log_sink)
 		log_sink(log_sink_ctx, level, buf);
 	else
-		fprintf(stderr, "%s: %s%s%s\n", log_ident,
-			level <= LOG_LEVEL_WARNING ? level_names[level] : "",
-			level <= LOG_LEVEL_WARNING ? ": " : "", buf);
+		fprintf(stderr, "%s: %s%s\n", log_ident,
+			level == LOG_LEVEL_WARNING ? "warning: " : "", buf);
 	pthread_mutex_unlock(&log_lock);
 }
 

@@ -1,0 +1,755 @@
+/*
+ * client: one connected peer.  Reads requests, validates them, dispatches
+ * them to the pool and heap code, and sends replies.
+ *
+ * libuv's uv_write2 can pass only libuv stream handles, not a memfd, so the
+ * connection is a raw SOCK_SEQPACKET fd watched with uv_poll_t and served
+ * with sendmsg/recvmsg (SCM_RIGHTS for region fds).
+ */
+#include "autoconf.h"
+#include "log.h"
+#include "shmpoold.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define RECV_BATCH 64
+
+/* One receive buffer for the whole daemon: requests are handled to the end
+ * before the next is read, so no per-request allocation is needed. */
+static union {
+	struct proto_hdr hdr;
+	uint64_t align;
+	unsigned char bytes[PROTO_MAX_MESSAGE];
+} rxbuf;
+
+static void on_poll(uv_poll_t *h, int status, int events);
+
+static void read_comm(struct conn *c)
+{
+	char path[64];
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)c->pid);
+	snprintf(c->comm, sizeof(c->comm), "?");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, c->comm, sizeof(c->comm) - 1);
+	close(fd);
+	if (n <= 0) {
+		snprintf(c->comm, sizeof(c->comm), "?");
+		return;
+	}
+	c->comm[n] = '\0';
+	c->comm[strcspn(c->comm, "\n")] = '\0';
+}
+
+int conn_create(struct server *srv, int fd, struct conn **out)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct conn *c;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		log_warning("SO_PEERCRED: %s", strerror(errno));
+		return -errno;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->srv = srv;
+	c->fd = fd;
+	c->id = srv->next_conn_id++;
+	c->pid = cred.pid;
+	c->uid = cred.uid;
+	c->gid = cred.gid;
+	read_comm(c);
+	uv_poll_init(srv->loop, &c->poll, fd);
+	c->poll.data = c;
+	c->poll_events = UV_READABLE | UV_DISCONNECT;
+	uv_poll_start(&c->poll, c->poll_events, on_poll);
+	log_debug("client %llu connected: pid %d uid %u (%s)", (unsigned long long)c->id,
+		  (int)c->pid, (unsigned)c->uid, c->comm);
+	*out = c;
+	return 0;
+}
+
+static void on_conn_closed(uv_handle_t *h)
+{
+	struct conn *c = h->data;
+
+	free(c->regions_sent);
+	free(c->pools_sent);
+	free(c->pool_blocks);
+	free(c);
+}
+
+static void outq_clear(struct conn *c)
+{
+	while (c->outq) {
+		struct outmsg *m = c->outq;
+
+		c->outq = m->next;
+		if (m->fd >= 0)
+			close(m->fd);
+		free(m);
+	}
+	c->outq_tail = NULL;
+	c->outq_bytes = 0;
+}
+
+/*
+ * Release everything the peer held and dropped its waits, then close.  The
+ * memory is back in its pools before this returns, so the next event the
+ * loop handles already sees it.  The struct itself lives until libuv's close
+ * callback, so callers further up the stack may still look at c->closing.
+ */
+void conn_close(struct conn *c)
+{
+	struct server *srv = c->srv;
+
+	if (c->closing)
+		return;
+	c->closing = 1;
+	dpool_release_conn(srv, c);
+	heapalloc_release_conn(srv, c);
+	outq_clear(c);
+	uv_poll_stop(&c->poll);
+	close(c->fd);
+	c->fd = -1;
+	server_conn_closed(srv, c);
+	uv_close((uv_handle_t *)&c->poll, on_conn_closed);
+	log_debug("client %llu (pid %d) gone", (unsigned long long)c->id, (int)c->pid);
+}
+
+static void conn_update_poll(struct conn *c)
+{
+	int want = UV_READABLE | UV_DISCONNECT | (c->outq ? UV_WRITABLE : 0);
+
+	if (want != c->poll_events) {
+		c->poll_events = want;
+		uv_poll_start(&c->poll, want, on_poll);
+	}
+}
+
+/*
+ * Send a reply.  A peer whose socket buffer is full gets its replies queued,
+ * up to OUTQ_MAX_BYTES; past that it is not reading and is dropped, so it
+ * cannot make the daemon hold memory for it without bound.
+ */
+int conn_send(struct conn *c, const void *buf, size_t len, int fd)
+{
+	struct outmsg *m;
+	int rc;
+
+	if (c->closing)
+		return -ENOTCONN;
+	if (!c->outq) {
+		rc = proto_send(c->fd, buf, len, fd, MSG_DONTWAIT);
+		if (rc == 0)
+			return 0;
+		if (rc != -EAGAIN) {
+			conn_close(c);
+			return rc;
+		}
+	}
+	if (c->outq_bytes + len > OUTQ_MAX_BYTES) {
+		log_warning("client %llu (pid %d, %s) does not read its replies; dropping it",
+			    (unsigned long long)c->id, (int)c->pid, c->comm);
+		conn_close(c);
+		return -ENOBUFS;
+	}
+	m = malloc(sizeof(*m) + len);
+	if (!m) {
+		conn_close(c);
+		return -ENOMEM;
+	}
+	m->next = NULL;
+	m->len = len;
+	m->fd = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+	memcpy(m->data, buf, len);
+	if (c->outq_tail)
+		c->outq_tail->next = m;
+	else
+		c->outq = m;
+	c->outq_tail = m;
+	c->outq_bytes += len;
+	conn_update_poll(c);
+	return 0;
+}
+
+static void conn_flush(struct conn *c)
+{
+	while (c->outq) {
+		struct outmsg *m = c->outq;
+		int rc = proto_send(c->fd, m->data, m->len, m->fd, MSG_DONTWAIT);
+
+		if (rc == -EAGAIN)
+			break;
+		if (rc < 0) {
+			conn_close(c);
+			return;
+		}
+		c->outq = m->next;
+		if (!c->outq)
+			c->outq_tail = NULL;
+		c->outq_bytes -= m->len;
+		if (m->fd >= 0)
+			close(m->fd);
+		free(m);
+	}
+	conn_update_poll(c);
+}
+
+int conn_send_status(struct conn *c, uint16_t type, uint32_t id, int status)
+{
+	struct proto_reply_hdr r = {
+		.hdr = { .version = SHMPOOL_PROTO_VERSION, .type = type, .id = id },
+		.status = status,
+	};
+
+	return conn_send(c, &r, sizeof(r), -1);
+}
+
+void conn_reply_init(struct proto_reply_hdr *r, uint16_t req_type, uint32_t id, int status)
+{
+	r->hdr.version = SHMPOOL_PROTO_VERSION;
+	r->hdr.type = req_type | PROTO_REPLY;
+	r->hdr.id = id;
+	r->status = status;
+	r->flags = 0;
+}
+
+/* Grow a per-connection byte map so that index i is valid. */
+static int bytemap_reserve(uint8_t **map, uint32_t *n, uint32_t i)
+{
+	uint8_t *v;
+	uint32_t want;
+
+	if (i < *n)
+		return 0;
+	want = i + 16;
+	v = realloc(*map, want);
+	if (!v)
+		return -ENOMEM;
+	memset(v + *n, 0, want - *n);
+	*map = v;
+	*n = want;
+	return 0;
+}
+
+/*
+ * Fill the region descriptor of a reply if this connection has not been sent
+ * that region yet, and return the fd to attach (or -1).  Region fds go once
+ * per connection, with the first reply that needs them.
+ */
+int conn_region_desc(struct conn *c, uint32_t region_id, struct proto_reply_hdr *r,
+		     struct proto_region_desc *d)
+{
+	const struct region *reg = server_region(c->srv, region_id);
+
+	if (!reg)
+		return -1;
+	if (bytemap_reserve(&c->regions_sent, &c->nregions_sent, region_id) < 0)
+		return -1;
+	if (c->regions_sent[region_id])
+		return -1;
+	c->regions_sent[region_id] = 1;
+	memset(d, 0, sizeof(*d));
+	d->id = region_id;
+	d->attr = reg->attr;
+	d->size = reg->size;
+	d->granularity = reg->granularity;
+	proto_set_name(d->name, reg->name);
+	r->flags |= PROTO_F_REGION;
+	return reg->fd;
+}
+
+/* Fill the pool descriptor of a reply if this connection has not seen the
+ * pool yet (or always, when force is set); returns the fd to attach. */
+int conn_pool_desc(struct conn *c, const struct dpool *p, int force, struct proto_reply_hdr *r,
+		   struct proto_pool_desc *d, struct proto_region_desc *rd)
+{
+	const struct layout_pool *lp = p->lp;
+
+	if (bytemap_reserve(&c->pools_sent, &c->npools_sent, p->id) == 0) {
+		if (c->pools_sent[p->id] && !force)
+			return -1;
+		c->pools_sent[p->id] = 1;
+	}
+	memset(d, 0, sizeof(*d));
+	d->id = p->id;
+	d->region_id = lp->region_id;
+	d->base = lp->base;
+	d->block_size = lp->bp.block_size;
+	d->stride = lp->bp.stride;
+	d->num_blocks = lp->bp.num_blocks;
+	d->attr = server_region(c->srv, lp->region_id)->attr;
+	proto_set_name(d->name, lp->name);
+	r->flags |= PROTO_F_POOL_DESC;
+	return conn_region_desc(c, lp->region_id, r, rd);
+}
+
+static struct dpool *conn_pool(struct conn *c, uint32_t pool_id)
+{
+	struct server *srv = c->srv;
+
+	if (pool_id >= srv->npools || !srv->pools[pool_id] || srv->pools[pool_id]->retired)
+		return NULL;
+	return srv->pools[pool_id];
+}
+
+static void handle_hello(struct conn *c, const struct proto_hello *m)
+{
+	struct proto_hello_reply r;
+
+	memset(&r, 0, sizeof(r));
+	conn_reply_init(&r.r, PROTO_HELLO, m->hdr.id, 0);
+	r.proto_version = SHMPOOL_PROTO_VERSION;
+	r.daemon_pid = (uint32_t)getpid();
+	r.max_message = PROTO_MAX_MESSAGE;
+	r.max_indices = PROTO_MAX_INDICES;
+	r.conn_id = c->id;
+	if (m->proto_version != SHMPOOL_PROTO_VERSION) {
+		r.r.status = -EPROTONOSUPPORT;
+		conn_send(c, &r, sizeof(r), -1);
+		conn_close(c);
+		return;
+	}
+	c->hello_done = 1;
+	conn_send(c, &r, sizeof(r), -1);
+}
+
+static void send_pool_reply(struct conn *c, uint16_t type, uint32_t id, struct dpool *p)
+{
+	struct proto_pool_reply r;
+	int fd;
+
+	memset(&r, 0, sizeof(r));
+	conn_reply_init(&r.r, type, id, 0);
+	fd = conn_pool_desc(c, p, 1, &r.r, &r.pool, &r.region);
+	conn_send(c, &r, sizeof(r), fd);
+}
+
+static void handle_pool_open(struct conn *c, const struct proto_name_req *m)
+{
+	char name[PROTO_NAME_MAX];
+	struct layout_pool *lp;
+
+	if (proto_name(name, m->name, 1) < 0) {
+		conn_send_status(c, PROTO_POOL_OPEN | PROTO_REPLY, m->hdr.id, -EINVAL);
+		return;
+	}
+	lp = layout_pool_find(c->srv->layout, name);
+	if (!lp || !conn_pool(c, lp->id)) {
+		conn_send_status(c, PROTO_POOL_OPEN | PROTO_REPLY, m->hdr.id, -ENOENT);
+		return;
+	}
+	send_pool_reply(c, PROTO_POOL_OPEN, m->hdr.id, c->srv->pools[lp->id]);
+}
+
+static void handle_pool_create(struct conn *c, const struct proto_pool_create *m)
+{
+	struct server *srv = c->srv;
+	char name[PROTO_NAME_MAX], region[PROTO_NAME_MAX];
+	struct layout_pool *lp;
+	int rc;
+
+	if (proto_name(name, m->name, 1) < 0 || proto_name(region, m->region, 0) < 0 ||
+	    ((m->flags & PROTO_F_HAS_REGION) && !region[0]) || (m->flags & ~PROTO_F_HAS_REGION)) {
+		conn_send_status(c, PROTO_POOL_CREATE | PROTO_REPLY, m->hdr.id, -EINVAL);
+		return;
+	}
+	rc = server_may_admin(srv, c);
+	if (rc == 0)
+		rc = layout_pool_create(srv->layout, name, m->block_size, m->num_blocks, m->align,
+					m->attr, (m->flags & PROTO_F_HAS_REGION) ? region : NULL,
+					&lp);
+	if (rc == 0) {
+		rc = server_add_pool(srv, lp);
+		if (rc < 0)
+			layout_pool_destroy(srv->layout, name);
+	}
+	if (rc < 0) {
+		conn_send_status(c, PROTO_POOL_CREATE | PROTO_REPLY, m->hdr.id, rc);
+		return;
+	}
+	log_notice("pool '%s' created by pid %d (uid %u): %llu blocks of %llu bytes", name,
+		   (int)c->pid, (unsigned)c->uid, (unsigned long long)m->num_blocks,
+		   (unsigned long long)m->block_size);
+	send_pool_reply(c, PROTO_POOL_CREATE, m->hdr.id, srv->pools[lp->id]);
+}
+
+static void handle_pool_destroy(struct conn *c, const struct proto_name_req *m)
+{
+	struct server *srv = c->srv;
+	char name[PROTO_NAME_MAX];
+	int rc;
+
+	if (proto_name(name, m->name, 1) < 0) {
+		conn_send_status(c, PROTO_POOL_DESTROY | PROTO_REPLY, m->hdr.id, -EINVAL);
+		return;
+	}
+	rc = server_may_admin(srv, c);
+	if (rc == 0)
+		rc = server_destroy_pool(srv, name);
+	if (rc == 0)
+		log_notice("pool '%s' destroyed by pid %d (uid %u)", name, (int)c->pid,
+			   (unsigned)c->uid);
+	conn_send_status(c, PROTO_POOL_DESTROY | PROTO_REPLY, m->hdr.id, rc);
+}
+
+static void handle_pool_stat(struct conn *c, const struct proto_pool_req *m)
+{
+	struct proto_pool_stat_reply r;
+	struct dpool *p = conn_pool(c, m->pool_id);
+	struct blockpool_stat st;
+
+	memset(&r, 0, sizeof(r));
+	conn_reply_init(&r.r, m->hdr.type, m->hdr.id, 0);
+	if (!p) {
+		r.r.status = -ENOENT;
+		conn_send(c, &r, sizeof(r), -1);
+		return;
+	}
+	if (m->hdr.type == PROTO_POOL_RESET_MAX) {
+		blockpool_reset_max(&p->lp->bp);
+		conn_send(c, &r.r, sizeof(r.r), -1);
+		return;
+	}
+	blockpool_stat(&p->lp->bp, &st);
+	r.block_size = st.block_size;
+	r.num_blocks = st.num_blocks;
+	r.num_used = st.num_used;
+	r.num_free = st.num_free;
+	r.max_used = st.max_used;
+	r.num_waiters = waitq_count(&p->waiters);
+	r.attr = server_region(c->srv, p->lp->region_id)->attr;
+	conn_send(c, &r, sizeof(r), -1);
+}
+
+static void handle_pool_info(struct conn *c, const struct proto_pool_info_req *m)
+{
+	struct server *srv = c->srv;
+	struct proto_pool_info_reply r;
+	uint64_t i;
+
+	memset(&r, 0, sizeof(r));
+	conn_reply_init(&r.r, PROTO_POOL_INFO, m->hdr.id, 0);
+	for (i = m->cursor; i < srv->npools; i++) {
+		struct dpool *p = srv->pools[i];
+		struct blockpool_stat st;
+		const struct region *reg;
+
+		if (!p || p->retired)
+			continue;
+		blockpool_stat(&p->lp->bp, &st);
+		reg = server_region(srv, p->lp->region_id);
+		r.r.status = 1;
+		r.next_cursor = i + 1;
+		r.block_size = st.block_size;
+		r.num_blocks = st.num_blocks;
+		r.num_free = st.num_free;
+		r.min_free = st.num_blocks - st.max_used;
+		r.attr = reg->attr;
+		proto_set_name(r.name, p->lp->name);
+		proto_set_name(r.region, reg->name);
+		break;
+	}
+	if (i >= srv->npools)
+		r.next_cursor = srv->npools;
+	conn_send(c, &r, sizeof(r), -1);
+}
+
+static void handle_block_alloc(struct conn *c, const struct proto_block_alloc *m)
+{
+	struct dpool *p = conn_pool(c, m->pool_id);
+	int rc;
+
+	if (!p)
+		rc = -ENOENT;
+	else if (m->flags & ~PROTO_F_CONTIG || m->timeout_ms < -1)
+		rc = -EINVAL;
+	else
+		rc = dpool_request(c->srv, c, p, m->hdr.id, m->count, m->flags, m->timeout_ms,
+				   PROTO_BLOCK_ALLOC);
+	if (rc < 0)
+		conn_send_status(c, PROTO_BLOCK_ALLOC | PROTO_REPLY, m->hdr.id, rc);
+}
+
+static void handle_blocks_get(struct conn *c, const struct proto_blocks_get *m)
+{
+	struct dpool *p = conn_pool(c, m->pool_id);
+	int rc = p ? dpool_get(c->srv, c, p, m->first_index, m->count) : -ENOENT;
+
+	conn_send_status(c, PROTO_BLOCKS_GET | PROTO_REPLY, m->hdr.id, rc);
+}
+
+static void handle_block_free(struct conn *c, const struct proto_block_free *m)
+{
+	struct dpool *p = conn_pool(c, m->pool_id);
+	int rc;
+
+	if (!p)
+		rc = -ENOENT;
+	else if (m->flags & ~(PROTO_F_CONTIG | PROTO_F_SYNC))
+		rc = -EINVAL;
+	else
+		rc = dpool_free(c->srv, c, p, m->count, m->flags, m->nindices, m->index);
+	if (m->flags & PROTO_F_SYNC)
+		conn_send_status(c, PROTO_BLOCK_FREE | PROTO_REPLY, m->hdr.id, rc);
+	else if (rc < 0)
+		conn_notify_error(c, m->hdr.id, rc, p ? p->lp->region_id : UINT32_MAX,
+				  m->nindices ? m->index[0] : 0);
+}
+
+static void handle_group_alloc(struct conn *c, const struct proto_group_alloc *m)
+{
+	struct server *srv = c->srv;
+	char group[PROTO_NAME_MAX];
+	struct layout_group *g = NULL;
+	struct layout_pool *lp = NULL;
+	struct dpool *p;
+	int rc;
+
+	if (proto_name(group, m->group, 1) < 0 || m->timeout_ms < -1)
+		rc = -EINVAL;
+	else if (!(g = layout_group_find(srv->layout, group)))
+		rc = -ENOENT;
+	else
+		rc = layout_group_select(srv->layout, g, m->selector, m->count, &lp);
+	/* "fit" with every fitting pool short of blocks still names the pool
+	 * to wait on. */
+	if (rc == 0 || (rc == -ENOMEM && lp)) {
+		p = conn_pool(c, lp->id);
+		rc = p ? dpool_request(srv, c, p, m->hdr.id, m->count, 0, m->timeout_ms,
+				       PROTO_GROUP_ALLOC) : -EINVAL;
+	}
+	if (rc < 0)
+		conn_send_status(c, PROTO_GROUP_ALLOC | PROTO_REPLY, m->hdr.id, rc);
+}
+
+static void handle_ref(struct conn *c, const struct proto_ref_req *m)
+{
+	struct server *srv = c->srv;
+	struct proto_ref_reply r;
+	struct proto_ref ref = {
+		.magic = PROTO_REF_MAGIC,
+		.region_id = (uint16_t)m->region_id,
+		.offset = m->offset,
+	};
+	struct dpool *p;
+	uint32_t i;
+	int exact, rc;
+
+	memset(&r, 0, sizeof(r));
+	conn_reply_init(&r.r, PROTO_REF, m->hdr.id, 0);
+	if (m->region_id > UINT16_MAX || !server_region(srv, m->region_id)) {
+		rc = -EINVAL;
+	} else if ((p = dpool_find(srv, m->region_id, m->offset, &i, &exact))) {
+		rc = exact ? dpool_ref(c, p, i, &ref) : -EINVAL;
+	} else {
+		rc = heapalloc_ref(srv, c, m->region_id, m->offset, &ref);
+	}
+	r.r.status = rc;
+	if (rc == 0)
+		memcpy(r.ref, &ref, sizeof(ref));
+	conn_send(c, &r, sizeof(r), -1);
+}
+
+static void handle_attach(struct conn *c, const struct proto_attach *m)
+{
+	struct server *srv = c->srv;
+	struct proto_heap_reply r;
+	struct proto_ref ref;
+	struct dpool *p = NULL;
+	struct halloc *h;
+	uint32_t i = 0;
+	int exact = 0, rc, fd = -1;
+
+	memcpy(&ref, m->ref, sizeof(ref));
+	memset(&r, 0, sizeof(r));
+	conn_reply_init(&r.r, PROTO_ATTACH, m->hdr.id, 0);
+	r.pool_id = UINT32_MAX;
+	if (ref.magic != PROTO_REF_MAGIC ||
+	    (ref.kind != PROTO_REF_BLOCK && ref.kind != PROTO_REF_HEAP) ||
+	    !server_region(srv, ref.region_id)) {
+		rc = -EINVAL;
+	} else if (ref.kind == PROTO_REF_BLOCK) {
+		p = dpool_find(srv, ref.region_id, ref.offset, &i, &exact);
+		if (!p || !exact || p->retired || p->holders[i] == 0 || p->gen[i] != ref.generation)
+			rc = -ESTALE;
+		else
+			rc = dpool_attach(srv, c, p, i);
+		if (rc == 0) {
+			r.pool_id = p->id;
+			r.length = p->lp->bp.block_size;
+			fd = conn_pool_desc(c, p, 0, &r.r, &r.pool, &r.region);
+		}
+	} else {
+		rc = heapalloc_attach(srv, c, &ref, &h);
+		if (rc == 0) {
+			r.length = h->size;
+			fd = conn_region_desc(c, h->region_id, &r.r, &r.region);
+		}
+	}
+	r.r.status = rc;
+	r.region_id = ref.region_id;
+	r.offset = ref.offset;
+	conn_send(c, &r, sizeof(r), fd);
+}
+
+static void handle_set_priority(struct conn *c, const struct proto_set_priority *m)
+{
+	int rc = 0;
+
+	if (m->priority < WAITQ_PRIO_MIN || m->priority > WAITQ_PRIO_MAX)
+		rc = -EINVAL;
+	else if (m->priority < 0 && c->uid != 0)
+		rc = -EPERM;
+	else
+		c->priority = m->priority;
+	conn_send_status(c, PROTO_SET_PRIORITY | PROTO_REPLY, m->hdr.id, rc);
+}
+
+void conn_notify_error(struct conn *c, uint32_t id, int status, uint32_t region_id,
+		       uint64_t offset)
+{
+	struct proto_notify_error n;
+
+	memset(&n, 0, sizeof(n));
+	n.r.hdr.version = SHMPOOL_PROTO_VERSION;
+	n.r.hdr.type = PROTO_NOTIFY_ERROR;
+	n.r.hdr.id = id;
+	n.r.status = status;
+	n.region_id = region_id;
+	n.offset = offset;
+	conn_send(c, &n, sizeof(n), -1);
+}
+
+/* Validate one request and hand it to its handler.  Every case checks what
+ * proto_check_request cannot: the fields' meaning. */
+static void conn_dispatch(struct conn *c, size_t len)
+{
+	int type = proto_check_request(rxbuf.bytes, len);
+	uint32_t id = len >= sizeof(struct proto_hdr) ? rxbuf.hdr.id : 0;
+
+	if (type < 0) {
+		log_info("client %llu (pid %d): bad message of %zu bytes: %s",
+			 (unsigned long long)c->id, (int)c->pid, len, strerror(-type));
+		conn_send_status(c, PROTO_ERROR, id, type);
+		return;
+	}
+	if (!c->hello_done && type != PROTO_HELLO) {
+		conn_send_status(c, PROTO_ERROR, id, -EPROTO);
+		return;
+	}
+	switch (type) {
+	case PROTO_HELLO:
+		handle_hello(c, (const void *)rxbuf.bytes);
+		break;
+	case PROTO_POOL_OPEN:
+		handle_pool_open(c, (const void *)rxbuf.bytes);
+		break;
+	case PROTO_POOL_CREATE:
+		handle_pool_create(c, (const void *)rxbuf.bytes);
+		break;
+	case PROTO_POOL_DESTROY:
+		handle_pool_destroy(c, (const void *)rxbuf.bytes);
+		break;
+	case PROTO_POOL_STAT:
+	case PROTO_POOL_RESET_MAX:
+		handle_pool_stat(c, (const void *)rxbuf.bytes);
+		break;
+	case PROTO_POOL_INFO:
+		handle_pool_info(c, (const void *)rxbuf.bytes);
+		break;
+	case PROTO_BLOCK_ALLOC:
+		handle_block_alloc(c, (const void *)rxbuf.bytes);
+		break;
+	case PROTO_BLOCKS_GET:
+		handle_blocks_get(c, (const void *)rxbuf.bytes);
+		break;
+	case PROTO_BLOCK_FREE:
+		handle_block_free(c, (const void *)rxbuf.bytes);
+		break;
+	case PROTO_GROUP_ALLOC:
+		handle_group_alloc(c, (const void *)rxbuf.bytes);
+		break;
+	case PROTO_HEAP_ALLOC:
+		heapalloc_handle_alloc(c, (const void *)rxbuf.bytes);
+		break;
+	case PROTO_HEAP_FREE:
+		heapalloc_handle_free(c, (const void *)rxbuf.bytes);
+		break;
+	case PROTO_HEAP_REALLOC:
+		heapalloc_handle_realloc(c, (const void *)rxbuf.bytes);
+		break;
+	case PROTO_REF:
+		handle_ref(c, (const void *)rxbuf.bytes);
+		break;
+	case PROTO_ATTACH:
+		handle_attach(c, (const void *)rxbuf.bytes);
+		break;
+	case PROTO_SET_PRIORITY:
+		handle_set_priority(c, (const void *)rxbuf.bytes);
+		break;
+	}
+}
+
+static void conn_read(struct conn *c)
+{
+	for (int i = 0; i < RECV_BATCH && !c->closing; i++) {
+		int fd;
+		long n = proto_recv(c->fd, rxbuf.bytes, sizeof(rxbuf.bytes), &fd, MSG_DONTWAIT);
+
+		if (n == -EAGAIN)
+			return;
+		if (n == -EMSGSIZE) {
+			log_info("client %llu (pid %d): oversized message", (unsigned long long)c->id,
+				 (int)c->pid);
+			conn_send_status(c, PROTO_ERROR, 0, -EMSGSIZE);
+			continue;
+		}
+		if (n <= 0) {
+			conn_close(c);
+			return;
+		}
+		if (fd >= 0) {
+			/* Clients never send fds; one that does gets an
+			 * error and the fd is not kept. */
+			close(fd);
+			log_info("client %llu (pid %d): unexpected file descriptor",
+				 (unsigned long long)c->id, (int)c->pid);
+			conn_send_status(c, PROTO_ERROR, n >= (long)sizeof(struct proto_hdr) ?
+					 rxbuf.hdr.id : 0, -EBADMSG);
+			continue;
+		}
+		conn_dispatch(c, (size_t)n);
+	}
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+	struct conn *c = h->data;
+
+	if (c->closing)
+		return;
+	if (status < 0) {
+		conn_close(c);
+		return;
+	}
+	if (events & UV_WRITABLE)
+		conn_flush(c);
+	if (!c->closing && (events & UV_READABLE))
+		conn_read(c);
+	if (!c->closing && (events & UV_DISCONNECT) && !(events & UV_READABLE))
+		conn_close(c);
+}

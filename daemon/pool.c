@@ -1,0 +1,521 @@
+/*
+ * pool: the daemon-side state of a block pool — which connection holds
+ * each block, the generation of each block for stale-ref detection, and the
+ * queue of waiting requests.
+ *
+ * Service is strict: a request is met only when no waiter ahead of it (by
+ * priority, then arrival) is still queued, and freed blocks go straight to
+ * the head waiters, so no later request can overtake an earlier one.
+ */
+#include "autoconf.h"
+#include "log.h"
+#include "shmpoold.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Reply frames are built here; one request is handled at a time. */
+static union {
+	struct proto_block_reply r;
+	unsigned char bytes[sizeof(struct proto_block_reply) + PROTO_MAX_INDICES * sizeof(uint32_t)];
+} txbuf;
+
+int dpool_create(struct server *srv, struct layout_pool *lp, struct dpool **out)
+{
+	uint32_t n = lp->bp.num_blocks;
+	struct dpool *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	p->lp = lp;
+	p->id = lp->id;
+	p->owner = calloc(n, sizeof(*p->owner));
+	p->gen = calloc(n, sizeof(*p->gen));
+	p->holders = calloc(n, sizeof(*p->holders));
+	if (!p->owner || !p->gen || !p->holders)
+		goto fail;
+	if (n > srv->scratch_cap) {
+		uint64_t *s = realloc(srv->scratch, n * sizeof(*s));
+
+		if (!s)
+			goto fail;
+		srv->scratch = s;
+		srv->scratch_cap = n;
+	}
+	waitq_init(&p->waiters);
+	*out = p;
+	return 0;
+fail:
+	dpool_destroy(p);
+	return -ENOMEM;
+}
+
+void dpool_destroy(struct dpool *p)
+{
+	free(p->owner);
+	free(p->gen);
+	free(p->holders);
+	free(p);
+}
+
+static int conn_count_blocks(struct conn *c, uint32_t pool_id, int32_t delta)
+{
+	if (pool_id >= c->npool_blocks) {
+		uint32_t n = pool_id + 16;
+		uint32_t *v = realloc(c->pool_blocks, n * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		memset(v + c->npool_blocks, 0, (n - c->npool_blocks) * sizeof(*v));
+		c->pool_blocks = v;
+		c->npool_blocks = n;
+	}
+	c->pool_blocks[pool_id] += (uint32_t)delta;
+	return 0;
+}
+
+/* Whether a request from a connection of priority prio would be ahead of
+ * every queued waiter. */
+static int dpool_at_head(const struct dpool *p, int prio)
+{
+	const struct waitq_entry *head = waitq_head(&p->waiters);
+
+	return !head || head->prio > prio;
+}
+
+/* Take count blocks (a contiguous run when contig) into srv->scratch. */
+static int dpool_take(struct server *srv, struct dpool *p, uint32_t count, int contig)
+{
+	struct blockpool *bp = &p->lp->bp;
+
+	if (contig)
+		return blockpool_alloc_contig(bp, count, &srv->scratch[0]);
+	return blockpool_alloc_n(bp, count, srv->scratch);
+}
+
+/*
+ * Record blocks just taken in srv->scratch as held by c and send the reply,
+ * split into frames of at most PROTO_MAX_INDICES indices.  A contiguous
+ * grant is sent as its first index and count.
+ */
+static void dpool_grant(struct server *srv, struct conn *c, struct dpool *p, uint32_t req_id,
+			uint32_t count, int contig, uint16_t reply_type)
+{
+	struct blockpool *bp = &p->lp->bp;
+	struct proto_block_reply *r = &txbuf.r;
+	uint32_t first_index = blockpool_index(bp, srv->scratch[0]);
+	uint32_t nidx = contig ? 1 : count;
+	int fd = -1;
+
+	for (uint32_t k = 0; k < count; k++) {
+		uint32_t i = contig ? first_index + k : blockpool_index(bp, srv->scratch[k]);
+
+		p->owner[i] = c->slot;
+		p->gen[i]++;
+		p->holders[i] = 1;
+	}
+	conn_count_blocks(c, p->id, (int32_t)count);
+	c->blocks_held += count;
+	c->bytes_held += (uint64_t)count * bp->stride;
+	srv->stats.allocs += count;
+
+	memset(r, 0, sizeof(*r));
+	conn_reply_init(&r->r, reply_type, req_id, 0);
+	r->pool_id = p->id;
+	r->count = count;
+	if (reply_type == PROTO_GROUP_ALLOC)
+		fd = conn_pool_desc(c, p, 0, &r->r, &r->pool, &r->region);
+	for (uint32_t sent = 0; sent < nidx || (nidx == 0 && sent == 0);) {
+		uint32_t n = nidx - sent < PROTO_MAX_INDICES ? nidx - sent : PROTO_MAX_INDICES;
+
+		r->first = sent;
+		r->nindices = n;
+		for (uint32_t k = 0; k < n; k++)
+			r->index[k] = contig ? first_index : blockpool_index(bp, srv->scratch[sent + k]);
+		if (sent + n < nidx)
+			r->r.flags |= PROTO_F_MORE;
+		else
+			r->r.flags &= ~PROTO_F_MORE;
+		if (conn_send(c, r, sizeof(*r) + n * sizeof(uint32_t), fd) < 0)
+			return;
+		fd = -1;
+		r->r.flags &= ~(PROTO_F_POOL_DESC | PROTO_F_REGION);
+		sent += n;
+		if (n == 0)
+			break;
+	}
+}
+
+static struct waiter *waiter_get(struct server *srv)
+{
+	struct waiter *w = srv->waiter_free;
+
+	if (w) {
+		srv->waiter_free = w->next_free;
+		return w;
+	}
+	return calloc(1, sizeof(*w));
+}
+
+static void waiter_put(struct server *srv, struct waiter *w)
+{
+	w->next_free = srv->waiter_free;
+	srv->waiter_free = w;
+}
+
+/* Unlink a waiter from its pool, its connection and the deadline heap. */
+static void waiter_unlink(struct server *srv, struct waiter *w)
+{
+	struct conn *c = w->conn;
+
+	waitq_remove(&w->pool->waiters, &w->qe);
+	deadline_remove(&srv->deadlines, &w->dl);
+	if (w->conn_prev)
+		w->conn_prev->conn_next = w->conn_next;
+	else
+		c->waits = w->conn_next;
+	if (w->conn_next)
+		w->conn_next->conn_prev = w->conn_prev;
+	c->nwaits--;
+}
+
+int dpool_request(struct server *srv, struct conn *c, struct dpool *p, uint32_t req_id,
+		  uint32_t count, uint32_t flags, int timeout_ms, uint16_t reply_type)
+{
+	struct blockpool *bp = &p->lp->bp;
+	int contig = !!(flags & PROTO_F_CONTIG);
+	struct waiter *w;
+	int rc;
+
+	if (count == 0) {
+		srv->scratch[0] = 0;
+		dpool_grant(srv, c, p, req_id, 0, contig, reply_type);
+		return 0;
+	}
+	if (count > bp->num_blocks) {
+		srv->stats.failures++;
+		return -ENOMEM;
+	}
+	if (dpool_at_head(p, c->priority)) {
+		rc = dpool_take(srv, p, count, contig);
+		if (rc == 0) {
+			dpool_grant(srv, c, p, req_id, count, contig, reply_type);
+			return 0;
+		}
+	}
+	if (timeout_ms == 0) {
+		srv->stats.failures++;
+		return -ENOMEM;
+	}
+	if (c->nwaits >= (uint32_t)srv->max_waits)
+		return -EBUSY;
+	w = waiter_get(srv);
+	if (!w)
+		return -ENOMEM;
+	w->conn = c;
+	w->pool = p;
+	w->req_id = req_id;
+	w->count = count;
+	w->flags = flags;
+	w->reply_type = reply_type;
+	w->dl.slot = DEADLINE_NONE;
+	w->qe.queued = 0;
+	waitq_push(&p->waiters, &w->qe, c->priority);
+	if (timeout_ms > 0) {
+		if (deadline_push(&srv->deadlines, &w->dl, uv_now(srv->loop) + (uint64_t)timeout_ms) < 0) {
+			waitq_remove(&p->waiters, &w->qe);
+			waiter_put(srv, w);
+			return -ENOMEM;
+		}
+		server_arm_timer(srv);
+	}
+	w->conn_prev = NULL;
+	w->conn_next = c->waits;
+	if (c->waits)
+		c->waits->conn_prev = w;
+	c->waits = w;
+	c->nwaits++;
+	return 0;
+}
+
+/* Serve head waiters for as long as the head can be met. */
+void dpool_kick(struct server *srv, struct dpool *p)
+{
+	struct waitq_entry *e;
+
+	while ((e = waitq_head(&p->waiters))) {
+		struct waiter *w = waitq_container(e, struct waiter, qe);
+		int contig = !!(w->flags & PROTO_F_CONTIG);
+
+		if (dpool_take(srv, p, w->count, contig) < 0)
+			break;
+		waiter_unlink(srv, w);
+		dpool_grant(srv, w->conn, p, w->req_id, w->count, contig, w->reply_type);
+		waiter_put(srv, w);
+	}
+	server_arm_timer(srv);
+}
+
+void dpool_waiter_expired(struct server *srv, struct waiter *w)
+{
+	struct dpool *p = w->pool;
+	struct conn *c = w->conn;
+	uint32_t id = w->req_id;
+	uint16_t type = w->reply_type;
+
+	waiter_unlink(srv, w);
+	waiter_put(srv, w);
+	srv->stats.timeouts++;
+	conn_send_status(c, type | PROTO_REPLY, id, -EAGAIN);
+	/* The expired waiter may have been the head that blocked others. */
+	dpool_kick(srv, p);
+}
+
+/* c's attach hold on (region, off), skipping marked ones when asked; prev
+ * receives the list predecessor. */
+static struct xhold *xhold_find(const struct conn *c, uint32_t region_id, uint64_t off,
+				int unmarked, struct xhold **prev)
+{
+	struct xhold *p = NULL;
+
+	for (struct xhold *x = c->xholds; x; p = x, x = x->next) {
+		if (x->region_id == region_id && x->offset == off && !(unmarked && x->mark)) {
+			if (prev)
+				*prev = p;
+			return x;
+		}
+	}
+	return NULL;
+}
+
+static uint64_t dpool_block_offset(const struct dpool *p, uint32_t i)
+{
+	return p->lp->base + blockpool_offset(&p->lp->bp, i);
+}
+
+/* Classify block i for a free or ref by c: 0 held, or the error to return. */
+static int dpool_check_free(const struct dpool *p, const struct conn *c, uint32_t i)
+{
+	const struct blockpool *bp = &p->lp->bp;
+	int rc;
+
+	if (p->owner[i] == c->slot ||
+	    xhold_find(c, p->lp->region_id, dpool_block_offset(p, i), 0, NULL))
+		return 0;
+	rc = blockpool_check_allocated(bp, blockpool_offset(bp, i));
+	return rc < 0 ? rc : -EPERM;
+}
+
+/* Drop c's hold on block i, the primary one first; the block goes back
+ * when its last holder lets go. */
+static void dpool_drop(struct server *srv, struct conn *c, struct dpool *p, uint32_t i)
+{
+	struct blockpool *bp = &p->lp->bp;
+
+	if (p->owner[i] == c->slot) {
+		p->owner[i] = CONN_NONE;
+	} else {
+		struct xhold *prev = NULL;
+		struct xhold *x = xhold_find(c, p->lp->region_id, dpool_block_offset(p, i), 0, &prev);
+
+		if (prev)
+			prev->next = x->next;
+		else
+			c->xholds = x->next;
+		free(x);
+	}
+	c->pool_blocks[p->id]--;
+	c->blocks_held--;
+	c->bytes_held -= bp->stride;
+	if (--p->holders[i] == 0) {
+		blockpool_free(bp, blockpool_offset(bp, i));
+		srv->stats.frees++;
+	}
+}
+
+/*
+ * Take one of c's holds on block i for a free being validated, marking it
+ * so that a block listed more often than c holds it is caught as a double
+ * free.  The primary hold is marked by flipping the owner to CONN_MARK,
+ * attach holds by their mark flag.
+ */
+static int dpool_mark(const struct dpool *p, struct conn *c, uint32_t i)
+{
+	struct xhold *x;
+
+	if (p->owner[i] == c->slot) {
+		p->owner[i] = CONN_MARK;
+		return 0;
+	}
+	x = xhold_find(c, p->lp->region_id, dpool_block_offset(p, i), 1, NULL);
+	if (x) {
+		x->mark = 1;
+		return 0;
+	}
+	if (p->owner[i] == CONN_MARK)
+		return -EFAULT;
+	return dpool_check_free(p, c, i);
+}
+
+int dpool_free(struct server *srv, struct conn *c, struct dpool *p, uint32_t count,
+	       uint32_t flags, uint32_t nindices, const uint32_t *index)
+{
+	const uint32_t n = p->lp->bp.num_blocks;
+	int contig = !!(flags & PROTO_F_CONTIG);
+	int rc = 0;
+	uint32_t k;
+
+	if (count == 0)
+		return 0;
+	if (contig ? nindices != 1 : nindices != count)
+		return -EINVAL;
+	if (contig && (index[0] >= n || count > n - index[0]))
+		return -EINVAL;
+	/* Validate everything before freeing anything; the marks are undone
+	 * on every path. */
+	for (k = 0; k < count && rc == 0; k++) {
+		uint32_t i = contig ? index[0] + k : index[k];
+
+		rc = i < n ? dpool_mark(p, c, i) : -EINVAL;
+	}
+	for (uint32_t j = 0; j < k; j++) {
+		uint32_t i = contig ? index[0] + j : index[j];
+
+		if (i < n && p->owner[i] == CONN_MARK)
+			p->owner[i] = c->slot;
+	}
+	for (struct xhold *x = c->xholds; x; x = x->next)
+		x->mark = 0;
+	if (rc < 0)
+		return rc;
+	for (k = 0; k < count; k++)
+		dpool_drop(srv, c, p, contig ? index[0] + k : index[k]);
+	dpool_kick(srv, p);
+	if (p->retired)
+		server_reap_pools(srv);  /* may free p */
+	return 0;
+}
+
+int dpool_get(struct server *srv, struct conn *c, struct dpool *p, uint32_t first, uint32_t count)
+{
+	struct blockpool *bp = &p->lp->bp;
+	int rc;
+
+	if (count == 0)
+		return 0;
+	if (first >= bp->num_blocks || count > bp->num_blocks - first)
+		return -EINVAL;
+	if (!dpool_at_head(p, c->priority))
+		return -ENOMEM;
+	rc = blockpool_reserve(bp, blockpool_offset(bp, first), count);
+	if (rc < 0)
+		return rc;
+	for (uint32_t k = 0; k < count; k++) {
+		p->owner[first + k] = c->slot;
+		p->gen[first + k]++;
+		p->holders[first + k] = 1;
+	}
+	conn_count_blocks(c, p->id, (int32_t)count);
+	c->blocks_held += count;
+	c->bytes_held += (uint64_t)count * bp->stride;
+	srv->stats.allocs += count;
+	return 0;
+}
+
+/* The pool that has block memory at (region_id, offset), and the block. */
+struct dpool *dpool_find(struct server *srv, uint32_t region_id, uint64_t offset, uint32_t *index,
+			 int *exact)
+{
+	for (uint32_t id = 0; id < srv->npools; id++) {
+		struct dpool *p = srv->pools[id];
+		uint64_t rel;
+
+		if (!p || p->lp->region_id != region_id || offset < p->lp->base)
+			continue;
+		rel = offset - p->lp->base;
+		if (rel >= blockpool_span(&p->lp->bp))
+			continue;
+		*index = (uint32_t)(rel / p->lp->bp.stride);
+		*exact = rel % p->lp->bp.stride == 0;
+		return p;
+	}
+	return NULL;
+}
+
+int dpool_ref(struct conn *c, const struct dpool *p, uint32_t i, struct proto_ref *ref)
+{
+	int rc = dpool_check_free(p, c, i);
+
+	if (rc < 0)
+		return rc;
+	ref->kind = PROTO_REF_BLOCK;
+	ref->generation = p->gen[i];
+	return 0;
+}
+
+int dpool_attach(struct server *srv, struct conn *c, struct dpool *p, uint32_t i)
+{
+	struct xhold *x;
+
+	if (p->holders[i] == UINT32_MAX)
+		return -EMLINK;
+	x = malloc(sizeof(*x));
+	if (!x)
+		return -ENOMEM;
+	if (conn_count_blocks(c, p->id, 1) < 0) {
+		free(x);
+		return -ENOMEM;
+	}
+	x->region_id = p->lp->region_id;
+	x->offset = dpool_block_offset(p, i);
+	x->mark = 0;
+	x->next = c->xholds;
+	c->xholds = x;
+	p->holders[i]++;
+	c->blocks_held++;
+	c->bytes_held += p->lp->bp.stride;
+	(void)srv;
+	return 0;
+}
+
+/*
+ * Release every block and wait of a closing connection.  Only pools in which
+ * it holds something are scanned.
+ */
+void dpool_release_conn(struct server *srv, struct conn *c)
+{
+	uint64_t bytes = c->bytes_held;
+
+	while (c->waits) {
+		struct waiter *w = c->waits;
+		struct dpool *p = w->pool;
+
+		waiter_unlink(srv, w);
+		waiter_put(srv, w);
+		dpool_kick(srv, p);
+	}
+	while (c->xholds) {
+		struct xhold *x = c->xholds;
+		uint32_t i;
+		int exact;
+		struct dpool *p = dpool_find(srv, x->region_id, x->offset, &i, &exact);
+
+		if (p)
+			dpool_drop(srv, c, p, i);
+		else
+			heapalloc_drop_xhold(srv, c, x);
+	}
+	for (uint32_t id = 0; id < c->npool_blocks && id < srv->npools; id++) {
+		struct dpool *p = srv->pools[id];
+
+		if (!p || c->pool_blocks[id] == 0)
+			continue;
+		for (uint32_t i = 0; i < p->lp->bp.num_blocks && c->pool_blocks[id]; i++)
+			if (p->owner[i] == c->slot)
+				dpool_drop(srv, c, p, i);
+		dpool_kick(srv, p);
+	}
+	srv->stats.reclaimed_bytes += bytes - c->bytes_held;
+	server_reap_pools(srv);
+}

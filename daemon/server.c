@@ -1,0 +1,538 @@
+/*
+ * server: the listening socket, signals, the wait timer, and the tables of
+ * connections and pools.
+ */
+#include "autoconf.h"
+#include "log.h"
+#include "shmpoold.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#ifdef HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+static void on_signal(uv_signal_t *h, int signum);
+static void on_accept(uv_poll_t *h, int status, int events);
+static void on_timer(uv_timer_t *t);
+
+int server_add_pool(struct server *srv, struct layout_pool *lp)
+{
+	struct dpool *p;
+	uint32_t id = lp->id;
+	int rc;
+
+	if (id >= srv->npools) {
+		uint32_t n = id + 16;
+		struct dpool **v = realloc(srv->pools, n * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		memset(v + srv->npools, 0, (n - srv->npools) * sizeof(*v));
+		srv->pools = v;
+		srv->npools = n;
+	}
+	rc = dpool_create(srv, lp, &p);
+	if (rc < 0)
+		return rc;
+	srv->pools[id] = p;
+	return 0;
+}
+
+/* Map the regions and set up pool state: everything that can fail because
+ * of the configuration, done before the daemon forks so that errors reach
+ * the terminal. */
+int server_prepare(struct server *srv)
+{
+	char err[1024];
+	int rc;
+
+	srv->listen_fd = -1;
+	srv->max_waits = MAX_WAITS_DEFAULT;
+	srv->next_conn_id = 1;
+	srv->started = time(NULL);
+	deadline_init(&srv->deadlines);
+	rc = layout_build(&srv->cfg, &srv->layout, err, sizeof(err));
+	if (rc < 0) {
+		log_error("%s", err);
+		return rc;
+	}
+	for (size_t i = 0; i < srv->layout->npools; i++) {
+		rc = server_add_pool(srv, srv->layout->pools[i]);
+		if (rc < 0) {
+			log_error("cannot set up pool state: %s", strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
+/* Start serving on loop: signals, the wait timer, and the listening socket
+ * (bound by server_listen). */
+void server_start(struct server *srv, uv_loop_t *loop)
+{
+	srv->loop = loop;
+	uv_timer_init(loop, &srv->timer);
+	uv_signal_init(loop, &srv->sigterm);
+	uv_signal_init(loop, &srv->sigint);
+	uv_signal_init(loop, &srv->sighup);
+	srv->sigterm.data = srv->sigint.data = srv->sighup.data = srv->timer.data = srv;
+	uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
+	uv_signal_start(&srv->sigint, on_signal, SIGINT);
+	uv_signal_start(&srv->sighup, on_signal, SIGHUP);
+	signal(SIGPIPE, SIG_IGN);
+	uv_poll_init(loop, &srv->listen_poll, srv->listen_fd);
+	srv->listen_poll.data = srv;
+	uv_poll_start(&srv->listen_poll, UV_READABLE, on_accept);
+	srv->running = 1;
+}
+
+/* Make the directory that holds the socket, as the runtime directory rules
+ * expect (/run/shmpool, $XDG_RUNTIME_DIR/shmpool). */
+static int make_socket_dir(const char *path)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = '\0';
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* Apply [daemon] socket_mode and socket_group to the socket file. */
+int server_socket_perms(struct server *srv)
+{
+	const char *group = srv->cfg.daemon.socket_group;
+
+	if (group) {
+		struct group *gr = getgrnam(group);
+		char *end;
+		unsigned long gid = strtoul(group, &end, 10);
+
+		if (gr)
+			gid = gr->gr_gid;
+		else if (*end || end == group) {
+			log_error("socket_group '%s': no such group", group);
+			return -ENOENT;
+		}
+		if (chown(srv->socket_path, (uid_t)-1, (gid_t)gid) < 0) {
+			log_error("cannot give %s to group '%s': %s", srv->socket_path, group,
+				  strerror(errno));
+			return -errno;
+		}
+	}
+	if (chmod(srv->socket_path, srv->cfg.daemon.socket_mode) < 0) {
+		log_error("cannot set mode %04o on %s: %s", srv->cfg.daemon.socket_mode,
+			  srv->socket_path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+/*
+ * Bind the socket, taking over a stale socket file left by a crashed daemon:
+ * if nothing accepts on the path, it is unlinked; if something does, another
+ * daemon is running there and we refuse to start.
+ */
+static int bind_socket(struct server *srv)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, rc;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", srv->socket_path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	rc = make_socket_dir(srv->socket_path);
+	if (rc < 0) {
+		log_error("cannot create the directory of %s: %s", srv->socket_path, strerror(-rc));
+		goto fail;
+	}
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int probe;
+
+		if (errno != EADDRINUSE) {
+			rc = -errno;
+			log_error("cannot bind %s: %s", srv->socket_path, strerror(errno));
+			goto fail;
+		}
+		probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			close(probe);
+			log_error("already running on %s", srv->socket_path);
+			rc = -EADDRINUSE;
+			goto fail;
+		}
+		if (probe >= 0)
+			close(probe);
+		log_notice("taking over stale socket %s", srv->socket_path);
+		unlink(srv->socket_path);
+		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			rc = -errno;
+			log_error("cannot bind %s: %s", srv->socket_path, strerror(errno));
+			goto fail;
+		}
+	}
+	rc = server_socket_perms(srv);
+	if (rc < 0) {
+		unlink(srv->socket_path);
+		goto fail;
+	}
+	if (listen(fd, 128) < 0) {
+		rc = -errno;
+		log_error("cannot listen on %s: %s", srv->socket_path, strerror(errno));
+		unlink(srv->socket_path);
+		goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	return rc;
+}
+
+int server_listen(struct server *srv)
+{
+	int fd = -1;
+
+#ifdef HAVE_SYSTEMD
+	if (sd_listen_fds(1) == 1 &&
+	    sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_SEQPACKET, 1, NULL, 0) > 0) {
+		fd = SD_LISTEN_FDS_START;
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		srv->listen_activated = 1;
+		log_info("using the socket passed by systemd");
+	}
+#endif
+	if (fd < 0) {
+		fd = bind_socket(srv);
+		if (fd < 0)
+			return fd;
+	}
+	srv->listen_fd = fd;
+	return 0;
+}
+
+static int server_add_conn(struct server *srv, struct conn *c)
+{
+	uint32_t slot;
+
+	if (srv->nconns + 1 >= srv->nconns_cap) {
+		uint32_t n = srv->nconns_cap ? srv->nconns_cap * 2 : 64;
+		struct conn **v = realloc(srv->conns, n * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		memset(v + srv->nconns_cap, 0, (n - srv->nconns_cap) * sizeof(*v));
+		srv->conns = v;
+		srv->nconns_cap = n;
+	}
+	/* Slot 0 is CONN_NONE; reuse the lowest free slot so owner arrays
+	 * stay compact. */
+	for (slot = 1; srv->conns[slot]; slot++)
+		;
+	srv->conns[slot] = c;
+	c->slot = slot;
+	srv->nconns++;
+	return 0;
+}
+
+void server_conn_closed(struct server *srv, struct conn *c)
+{
+	srv->conns[c->slot] = NULL;
+	srv->nconns--;
+}
+
+static void on_accept(uv_poll_t *h, int status, int events)
+{
+	struct server *srv = h->data;
+
+	(void)events;
+	if (status < 0)
+		return;
+	for (int i = 0; i < 64; i++) {
+		struct conn *c;
+		int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				log_warning("accept: %s", strerror(errno));
+			return;
+		}
+		if (srv->nconns >= srv->cfg.daemon.max_clients) {
+			log_warning("refusing a connection: max_clients (%u) reached",
+				    srv->cfg.daemon.max_clients);
+			close(fd);
+			continue;
+		}
+		if (conn_create(srv, fd, &c) < 0) {
+			close(fd);
+			continue;
+		}
+		if (server_add_conn(srv, c) < 0) {
+			conn_close(c);
+			continue;
+		}
+		srv->stats.connections++;
+	}
+}
+
+void server_arm_timer(struct server *srv)
+{
+	struct deadline_entry *e = deadline_first(&srv->deadlines);
+	uint64_t now = uv_now(srv->loop);
+
+	if (!e) {
+		uv_timer_stop(&srv->timer);
+		return;
+	}
+	uv_timer_start(&srv->timer, on_timer, e->when > now ? e->when - now : 0, 0);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+	struct server *srv = t->data;
+	uint64_t now;
+	struct deadline_entry *e;
+
+	uv_update_time(srv->loop);
+	now = uv_now(srv->loop);
+	while ((e = deadline_first(&srv->deadlines)) && e->when <= now) {
+		struct waiter *w = (struct waiter *)((char *)e - offsetof(struct waiter, dl));
+
+		dpool_waiter_expired(srv, w);
+	}
+	server_arm_timer(srv);
+}
+
+static void on_close_noop(uv_handle_t *h)
+{
+	(void)h;
+}
+
+/* Stop serving: every client is disconnected (and its holdings released),
+ * the socket unlinked and the handles closed; the loop then ends. */
+void server_stop(struct server *srv)
+{
+	if (!srv->running)
+		return;
+	srv->running = 0;
+	for (uint32_t i = 0; i < srv->nconns_cap; i++)
+		if (srv->conns[i])
+			conn_close(srv->conns[i]);
+	uv_poll_stop(&srv->listen_poll);
+	uv_close((uv_handle_t *)&srv->listen_poll, on_close_noop);
+	uv_close((uv_handle_t *)&srv->timer, on_close_noop);
+	uv_close((uv_handle_t *)&srv->sigterm, on_close_noop);
+	uv_close((uv_handle_t *)&srv->sigint, on_close_noop);
+	uv_close((uv_handle_t *)&srv->sighup, on_close_noop);
+}
+
+/* Free everything server_prepare and server_listen made. */
+void server_free(struct server *srv)
+{
+	if (srv->listen_fd >= 0) {
+		close(srv->listen_fd);
+		if (!srv->listen_activated)
+			unlink(srv->socket_path);
+		srv->listen_fd = -1;
+	}
+	for (uint32_t i = 0; i < srv->npools; i++)
+		if (srv->pools[i])
+			dpool_destroy(srv->pools[i]);
+	free(srv->pools);
+	srv->pools = NULL;
+	srv->npools = 0;
+	heapalloc_fini(srv);
+	while (srv->waiter_free) {
+		struct waiter *w = srv->waiter_free;
+
+		srv->waiter_free = w->next_free;
+		free(w);
+	}
+	if (srv->layout)
+		layout_destroy(srv->layout);
+	srv->layout = NULL;
+	free(srv->conns);
+	srv->conns = NULL;
+	free(srv->scratch);
+	srv->scratch = NULL;
+	deadline_fini(&srv->deadlines);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct server *srv = h->data;
+
+	if (signum == SIGHUP) {
+		char report[4096];
+
+		log_notice("SIGHUP: reloading");
+		server_reload(srv, report, sizeof(report));
+		return;
+	}
+	log_notice("%s: shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	srv->exit_code = 0;
+	server_stop(srv);
+}
+
+/*
+ * Whether a connection may change the daemon's set of pools: root, the
+ * daemon's own uid, or (when configured) a member of [daemon] admin_group.
+ */
+int server_may_admin(const struct server *srv, const struct conn *c)
+{
+	if (c->uid == 0 || c->uid == geteuid())
+		return 0;
+	return -EACCES;
+}
+
+int server_destroy_pool(struct server *srv, const char *name)
+{
+	struct layout_pool *lp = layout_pool_find(srv->layout, name);
+	struct dpool *p;
+	uint32_t id;
+	int rc;
+
+	if (!lp)
+		return -ENOENT;
+	id = lp->id;
+	p = id < srv->npools ? srv->pools[id] : NULL;
+	if (!p || p->retired)
+		return -ENOENT;
+	if (lp->bp.num_free != lp->bp.num_blocks || waitq_count(&p->waiters))
+		return -EBUSY;
+	rc = layout_pool_destroy(srv->layout, name);
+	if (rc < 0)
+		return rc;
+	srv->pools[id] = NULL;
+	dpool_destroy(p);
+	return 0;
+}
+
+/* Log a multi-line reload report, one log line per report line. */
+static void log_report(const char *what, const char *path, const char *report)
+{
+	const char *line = report;
+
+	if (!*report) {
+		log_notice("%s %s: no changes", what, path);
+		return;
+	}
+	while (*line) {
+		size_t n = strcspn(line, "\n");
+
+		log_notice("%s %s: %.*s", what, path, (int)n, line);
+		line += n + (line[n] == '\n');
+	}
+}
+
+/* Whether a region has live allocations: blocks in one of its pools, or
+ * heap allocations beyond the pools carved out of it. */
+static int server_region_in_use(void *ctx, uint32_t region_id)
+{
+	struct server *srv = ctx;
+	struct heap_stat st;
+	uint64_t carved = 0;
+
+	for (uint32_t id = 0; id < srv->npools; id++) {
+		const struct dpool *p = srv->pools[id];
+
+		if (!p || p->lp->region_id != region_id)
+			continue;
+		if (p->lp->bp.num_free != p->lp->bp.num_blocks)
+			return 1;
+		carved++;
+	}
+	heap_stat(server_region_heap(srv, region_id), &st);
+	return st.num_used > carved;
+}
+
+/* Destroy retired pools that nobody uses any more. */
+void server_reap_pools(struct server *srv)
+{
+	for (uint32_t id = 0; id < srv->npools; id++) {
+		struct dpool *p = srv->pools[id];
+
+		if (!p || !p->retired || p->lp->bp.num_free != p->lp->bp.num_blocks ||
+		    waitq_count(&p->waiters))
+			continue;
+		if (layout_pool_remove(srv->layout, p->lp) == 0) {
+			log_notice("retired pool (id %u) is unused now and was removed", id);
+			srv->pools[id] = NULL;
+			dpool_destroy(p);
+		}
+	}
+}
+
+/*
+ * Reload the configuration file: new regions, pools and groups are added,
+ * removed pools retire and go once unused, and a change to a region in use
+ * is refused as a whole, with the reason logged.  report receives one line
+ * per change (or the refusal) for shmpoolctl.
+ */
+int server_reload(struct server *srv, char *report, size_t len)
+{
+	struct config cfg;
+	char err[1024];
+	int rc;
+
+	report[0] = '\0';
+	if (!srv->config_path[0]) {
+		snprintf(report, len, "no configuration file: running on the built-in default\n");
+		log_notice("reload: no configuration file, nothing to do");
+		return 0;
+	}
+	rc = config_load(srv->config_path, &cfg, err, sizeof(err));
+	if (rc < 0) {
+		snprintf(report, len, "%s\n", err);
+		log_report("reload refused", srv->config_path, report);
+		return rc;
+	}
+	rc = layout_reload(srv->layout, &cfg, server_region_in_use, srv, report, len);
+	if (rc < 0) {
+		log_report("reload refused", srv->config_path, report);
+		config_free(&cfg);
+		return rc;
+	}
+	/* Pools of a retired region went with it (they were unused). */
+	for (uint32_t id = 0; id < srv->npools; id++) {
+		if (srv->pools[id] && !layout_pool_by_id(srv->layout, id)) {
+			dpool_destroy(srv->pools[id]);
+			srv->pools[id] = NULL;
+		}
+	}
+	for (size_t i = 0; i < srv->layout->npools; i++) {
+		struct layout_pool *lp = srv->layout->pools[i];
+
+		if (lp->id < srv->npools && srv->pools[lp->id]) {
+			srv->pools[lp->id]->retired = lp->retired;
+			continue;
+		}
+		rc = server_add_pool(srv, lp);
+		if (rc < 0)
+			log_error("reload: cannot set up pool '%s': %s", lp->name, strerror(-rc));
+	}
+	server_reap_pools(srv);
+	config_free(&srv->cfg);
+	srv->cfg = cfg;
+	if (!srv->verbose)
+		log_set_level(srv->cfg.daemon.log_level);
+	if (!srv->listen_activated)
+		server_socket_perms(srv);
+	log_report("reloaded", srv->config_path, report);
+	return 0;
+}

@@ -1,0 +1,224 @@
+/*
+ * shmpoold internals: the server, its connected peers, and the daemon-side
+ * state of each pool (who holds which block, who waits).
+ */
+#ifndef SHMPOOL_SHMPOOLD_H
+#define SHMPOOL_SHMPOOLD_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "config.h"
+#include "deadline.h"
+#include "layout.h"
+#include "proto.h"
+#include "waitq.h"
+
+#define CONN_NONE 0u             /* owner slot meaning "nobody" */
+#define CONN_MARK UINT32_MAX     /* transient owner mark while validating a free */
+#define MAX_WAITS_DEFAULT 64
+#define OUTQ_MAX_BYTES (1u << 20) /* replies buffered for a peer that does not read */
+
+struct server;
+struct conn;
+
+/* A block request that could not be met at once. */
+struct waiter {
+	struct waitq_entry qe;       /* on the pool's queue */
+	struct deadline_entry dl;    /* on the server's deadline heap, unless FOREVER */
+	struct conn *conn;
+	struct dpool *pool;
+	struct waiter *next_free;    /* server free list */
+	struct waiter *conn_prev;    /* the connection's list of waits */
+	struct waiter *conn_next;
+	uint32_t req_id;
+	uint32_t count;
+	uint32_t flags;              /* PROTO_F_CONTIG */
+	uint16_t reply_type;         /* BLOCK_ALLOC or GROUP_ALLOC reply */
+};
+
+/* A secondary hold, made by shmpool_attach, on a block or heap allocation. */
+struct xhold {
+	struct xhold *next;
+	int mark;                    /* transient, while validating a free */
+	uint32_t region_id;
+	uint64_t offset;
+};
+
+/* Daemon-side state of one pool: ownership, generations and waiters. */
+struct dpool {
+	struct layout_pool *lp;
+	uint32_t id;
+	uint32_t *owner;             /* primary holder's conn slot, CONN_NONE if none */
+	uint32_t *gen;               /* bumped on every allocation of the block */
+	uint32_t *holders;           /* primary + secondary holds */
+	struct waitq waiters;
+	int retired;                 /* removed by reload or destroy; freed when unused */
+};
+
+/* A live heap allocation: hashed by (region, offset) and listed on its owner. */
+struct halloc {
+	struct halloc *hnext;        /* hash chain */
+	struct halloc *cprev, *cnext; /* primary owner's list */
+	uint32_t region_id;
+	uint32_t owner;              /* conn slot, CONN_NONE if only attached */
+	uint32_t gen;
+	uint32_t holders;
+	uint64_t offset;
+	uint64_t size;               /* usable size */
+	char heap[PROTO_NAME_MAX];
+};
+
+struct outmsg {
+	struct outmsg *next;
+	int fd;
+	size_t len;
+	unsigned char data[];
+};
+
+struct conn {
+	struct server *srv;
+	uv_poll_t poll;
+	int fd;
+	int closing;
+	int hello_done;
+	uint32_t slot;
+	uint64_t id;
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	char comm[32];
+	int priority;
+	uint8_t *regions_sent;       /* one byte per region id */
+	uint32_t nregions_sent;
+	uint8_t *pools_sent;
+	uint32_t npools_sent;
+	uint32_t *pool_blocks;       /* blocks held, by pool id */
+	uint32_t npool_blocks;
+	struct halloc *heap_allocs;  /* primary heap holds */
+	struct xhold *xholds;
+	struct waiter *waits;        /* pending waits */
+	uint32_t nwaits;
+	uint64_t bytes_held;
+	uint64_t blocks_held;
+	struct outmsg *outq, *outq_tail;
+	size_t outq_bytes;
+	int poll_events;
+};
+
+struct stats {
+	uint64_t allocs;
+	uint64_t frees;
+	uint64_t failures;
+	uint64_t timeouts;
+	uint64_t reclaimed_bytes;
+	uint64_t connections;
+};
+
+struct server {
+	uv_loop_t *loop;
+	uv_poll_t listen_poll;
+	uv_signal_t sigterm, sigint, sighup;
+	uv_timer_t timer;
+	int listen_fd;
+	int listen_activated;        /* fd came from systemd; do not unlink */
+	char socket_path[108];
+	char config_path[4096];
+	struct config cfg;
+	struct layout *layout;
+	struct dpool **pools;        /* by pool id; NULL for ids not in use */
+	uint32_t npools;
+	struct conn **conns;         /* by slot; slot 0 unused */
+	uint32_t nconns_cap;
+	uint32_t nconns;
+	uint64_t next_conn_id;
+	struct halloc **htab;
+	size_t htab_size;
+	size_t halloc_count;
+	struct halloc *halloc_free;
+	struct waiter *waiter_free;
+	struct deadline_heap deadlines;
+	uint64_t *scratch;           /* block offsets of the request being served */
+	uint32_t scratch_cap;
+	uint64_t heap_gen;
+	struct stats stats;
+	time_t started;
+	int max_waits;
+	int exit_code;
+	int running;
+	int verbose;                 /* -v given: [daemon] log_level does not apply */
+};
+
+/* A live region by id; NULL for an unknown id or a region retired by a
+ * reload. */
+static inline struct region *server_region(const struct server *srv, uint32_t id)
+{
+	if (id >= srv->layout->nregions || srv->layout->regions[id].fd < 0)
+		return NULL;
+	return &srv->layout->regions[id];
+}
+
+static inline struct heap *server_region_heap(const struct server *srv, uint32_t id)
+{
+	return id < srv->layout->nregions ? srv->layout->heaps[id] : NULL;
+}
+
+/* server.c */
+int server_prepare(struct server *srv);
+int server_listen(struct server *srv);
+void server_start(struct server *srv, uv_loop_t *loop);
+void server_stop(struct server *srv);
+void server_free(struct server *srv);
+int server_reload(struct server *srv, char *report, size_t len);
+void server_reap_pools(struct server *srv);
+int server_socket_perms(struct server *srv);
+void server_conn_closed(struct server *srv, struct conn *c);
+void server_arm_timer(struct server *srv);
+int server_add_pool(struct server *srv, struct layout_pool *lp);
+int server_destroy_pool(struct server *srv, const char *name);
+int server_may_admin(const struct server *srv, const struct conn *c);
+
+/* client.c: a connected peer */
+int conn_create(struct server *srv, int fd, struct conn **out);
+void conn_close(struct conn *c);
+int conn_send(struct conn *c, const void *buf, size_t len, int fd);
+int conn_send_status(struct conn *c, uint16_t type, uint32_t id, int status);
+void conn_reply_init(struct proto_reply_hdr *r, uint16_t req_type, uint32_t id, int status);
+void conn_notify_error(struct conn *c, uint32_t id, int status, uint32_t region_id,
+		       uint64_t offset);
+int conn_region_desc(struct conn *c, uint32_t region_id, struct proto_reply_hdr *r,
+		     struct proto_region_desc *d);
+int conn_pool_desc(struct conn *c, const struct dpool *p, int force, struct proto_reply_hdr *r,
+		   struct proto_pool_desc *d, struct proto_region_desc *rd);
+
+/* pool.c: daemon-side pool state */
+int dpool_create(struct server *srv, struct layout_pool *lp, struct dpool **out);
+void dpool_destroy(struct dpool *p);
+int dpool_request(struct server *srv, struct conn *c, struct dpool *p, uint32_t req_id,
+		  uint32_t count, uint32_t flags, int timeout_ms, uint16_t reply_type);
+int dpool_free(struct server *srv, struct conn *c, struct dpool *p, uint32_t count,
+	       uint32_t flags, uint32_t nindices, const uint32_t *index);
+int dpool_get(struct server *srv, struct conn *c, struct dpool *p, uint32_t first,
+	      uint32_t count);
+void dpool_kick(struct server *srv, struct dpool *p);
+void dpool_waiter_expired(struct server *srv, struct waiter *w);
+void dpool_release_conn(struct server *srv, struct conn *c);
+struct dpool *dpool_find(struct server *srv, uint32_t region_id, uint64_t offset,
+			 uint32_t *index, int *exact);
+int dpool_ref(struct conn *c, const struct dpool *p, uint32_t i, struct proto_ref *ref);
+int dpool_attach(struct server *srv, struct conn *c, struct dpool *p, uint32_t i);
+
+/* heapalloc.c: multi-heap allocations and their holders */
+void heapalloc_handle_alloc(struct conn *c, const struct proto_heap_alloc *m);
+void heapalloc_handle_free(struct conn *c, const struct proto_heap_free *m);
+void heapalloc_handle_realloc(struct conn *c, const struct proto_heap_realloc *m);
+int heapalloc_ref(struct server *srv, struct conn *c, uint32_t region_id, uint64_t offset,
+		  struct proto_ref *ref);
+int heapalloc_attach(struct server *srv, struct conn *c, const struct proto_ref *ref,
+		     struct halloc **out);
+void heapalloc_drop_xhold(struct server *srv, struct conn *c, struct xhold *x);
+void heapalloc_release_conn(struct server *srv, struct conn *c);
+void heapalloc_fini(struct server *srv);
+
+#endif

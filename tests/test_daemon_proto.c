@@ -1,0 +1,368 @@
+/*
+ * The daemon's wire protocol, spoken with raw bytes on a real socket:
+ * the normal exchange, and malformed messages that the daemon must answer
+ * with an error without falling over or disturbing anyone else.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+#include "proto.h"
+
+static struct harness h;
+
+static const char config[] =
+	"[region r0]\n"
+	"size = 4M\n"
+	"[pool p]\n"
+	"region = r0\n"
+	"block_size = 4096\n"
+	"blocks = 16\n";
+
+static int raw_connect(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", h.socket);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+static void hdr_set(struct proto_hdr *hdr, uint16_t type, uint32_t id)
+{
+	hdr->version = SHMPOOL_PROTO_VERSION;
+	hdr->type = type;
+	hdr->id = id;
+}
+
+/* Receive one message; the test fails if none comes within 5 s. */
+static long recv_msg(int fd, void *buf, size_t len, int *rfd)
+{
+	struct timeval tv = { .tv_sec = 5 };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return proto_recv(fd, buf, len, rfd, 0);
+}
+
+static void expect_status(int fd, uint16_t type, uint32_t id, int status)
+{
+	union {
+		struct proto_reply_hdr r;
+		unsigned char b[PROTO_MAX_MESSAGE];
+	} in;
+	int rfd;
+	long n = recv_msg(fd, &in, sizeof(in), &rfd);
+
+	assert_true(n >= (long)sizeof(in.r));
+	assert_int_equal(rfd, -1);
+	assert_int_equal(in.r.hdr.type, type);
+	assert_int_equal(in.r.hdr.id, id);
+	assert_int_equal(in.r.status, status);
+}
+
+static int hello(void)
+{
+	struct proto_hello m = { .proto_version = SHMPOOL_PROTO_VERSION, .pid = (uint32_t)getpid() };
+	struct proto_hello_reply r;
+	int fd = raw_connect(), rfd;
+
+	hdr_set(&m.hdr, PROTO_HELLO, 1);
+	assert_int_equal(proto_send(fd, &m, sizeof(m), -1, 0), 0);
+	assert_int_equal(recv_msg(fd, &r, sizeof(r), &rfd), (long)sizeof(r));
+	assert_int_equal(r.r.hdr.type, PROTO_HELLO | PROTO_REPLY);
+	assert_int_equal(r.r.hdr.id, 1);
+	assert_int_equal(r.r.status, 0);
+	assert_int_equal(r.proto_version, SHMPOOL_PROTO_VERSION);
+	assert_int_equal(r.daemon_pid, (uint32_t)h.pid);
+	return fd;
+}
+
+/*
+ * A well-behaved exchange: open the pool (its region fd arrives once), map
+ * it, take a block, write through the mapping, free it.  Used after every
+ * attack to prove the daemon still serves.
+ */
+static void normal_client(void)
+{
+	struct proto_name_req open = { 0 };
+	struct proto_pool_reply pr;
+	struct proto_block_alloc a = { .count = 1, .timeout_ms = 0 };
+	union {
+		struct proto_block_reply r;
+		unsigned char b[sizeof(struct proto_block_reply) + 64];
+	} br;
+	struct {
+		struct proto_block_free f;
+		uint32_t idx[1];
+	} fr;
+	int fd = hello(), rfd;
+	unsigned char *map;
+
+	hdr_set(&open.hdr, PROTO_POOL_OPEN, 2);
+	proto_set_name(open.name, "p");
+	assert_int_equal(proto_send(fd, &open, sizeof(open), -1, 0), 0);
+	assert_int_equal(recv_msg(fd, &pr, sizeof(pr), &rfd), (long)sizeof(pr));
+	assert_int_equal(pr.r.status, 0);
+	assert_int_equal(pr.r.flags & (PROTO_F_POOL_DESC | PROTO_F_REGION),
+			 PROTO_F_POOL_DESC | PROTO_F_REGION);
+	assert_true(rfd >= 0);
+	assert_int_equal(pr.pool.block_size, 4096);
+	assert_int_equal(pr.pool.stride, 4096);
+	assert_int_equal(pr.pool.num_blocks, 16);
+	assert_string_equal(pr.pool.name, "p");
+	assert_string_equal(pr.region.name, "r0");
+	assert_int_equal(pr.region.size, 4 << 20);
+	map = mmap(NULL, pr.region.size, PROT_READ | PROT_WRITE, MAP_SHARED, rfd, 0);
+	assert_true(map != MAP_FAILED);
+	close(rfd);
+
+	hdr_set(&a.hdr, PROTO_BLOCK_ALLOC, 3);
+	a.pool_id = pr.pool.id;
+	assert_int_equal(proto_send(fd, &a, sizeof(a), -1, 0), 0);
+	assert_int_equal(recv_msg(fd, &br, sizeof(br), &rfd), (long)(sizeof(br.r) + 4));
+	assert_int_equal(rfd, -1);
+	assert_int_equal(br.r.r.status, 0);
+	assert_int_equal(br.r.count, 1);
+	assert_int_equal(br.r.nindices, 1);
+	assert_int_equal(br.r.index[0], 0);
+	memset(map + pr.pool.base, 0x5a, 4096);
+
+	memset(&fr, 0, sizeof(fr));
+	hdr_set(&fr.f.hdr, PROTO_BLOCK_FREE, 4);
+	fr.f.pool_id = pr.pool.id;
+	fr.f.count = 1;
+	fr.f.nindices = 1;
+	fr.f.flags = PROTO_F_SYNC;
+	fr.idx[0] = 0;
+	assert_int_equal(proto_send(fd, &fr, sizeof(fr), -1, 0), 0);
+	expect_status(fd, PROTO_BLOCK_FREE | PROTO_REPLY, 4, 0);
+	/* The same free again is a double free. */
+	fr.f.hdr.id = 5;
+	assert_int_equal(proto_send(fd, &fr, sizeof(fr), -1, 0), 0);
+	expect_status(fd, PROTO_BLOCK_FREE | PROTO_REPLY, 5, -EFAULT);
+	munmap(map, pr.region.size);
+	close(fd);
+}
+
+static void test_normal(void **state)
+{
+	(void)state;
+	normal_client();
+}
+
+static void test_truncated(void **state)
+{
+	int fd = hello();
+	unsigned char b[3] = { 1, 0, 2 };
+	struct proto_block_alloc a;
+
+	(void)state;
+	assert_int_equal(proto_send(fd, b, sizeof(b), -1, 0), 0);
+	expect_status(fd, PROTO_ERROR, 0, -EBADMSG);
+	/* A known type one byte short of its struct. */
+	memset(&a, 0, sizeof(a));
+	hdr_set(&a.hdr, PROTO_BLOCK_ALLOC, 9);
+	assert_int_equal(proto_send(fd, &a, sizeof(a) - 1, -1, 0), 0);
+	expect_status(fd, PROTO_ERROR, 9, -EBADMSG);
+	close(fd);
+	normal_client();
+}
+
+static void test_too_long(void **state)
+{
+	int fd = hello();
+	struct {
+		struct proto_block_alloc a;
+		unsigned char extra[8];
+	} m;
+	static unsigned char huge[PROTO_MAX_MESSAGE + 4096];
+
+	(void)state;
+	memset(&m, 0, sizeof(m));
+	hdr_set(&m.a.hdr, PROTO_BLOCK_ALLOC, 10);
+	assert_int_equal(proto_send(fd, &m, sizeof(m), -1, 0), 0);
+	expect_status(fd, PROTO_ERROR, 10, -EBADMSG);
+	hdr_set((struct proto_hdr *)huge, PROTO_POOL_OPEN, 11);
+	assert_int_equal(proto_send(fd, huge, sizeof(huge), -1, 0), 0);
+	expect_status(fd, PROTO_ERROR, 0, -EMSGSIZE);
+	close(fd);
+	normal_client();
+}
+
+static void test_unknown_and_version(void **state)
+{
+	int fd = hello();
+	struct proto_pool_req m;
+
+	(void)state;
+	memset(&m, 0, sizeof(m));
+	hdr_set(&m.hdr, 0x1234, 12);
+	assert_int_equal(proto_send(fd, &m, sizeof(m), -1, 0), 0);
+	expect_status(fd, PROTO_ERROR, 12, -EOPNOTSUPP);
+	hdr_set(&m.hdr, PROTO_POOL_STAT, 13);
+	m.hdr.version = SHMPOOL_PROTO_VERSION + 1;
+	assert_int_equal(proto_send(fd, &m, sizeof(m), -1, 0), 0);
+	expect_status(fd, PROTO_ERROR, 13, -EPROTO);
+	/* An unknown pool id is an ordinary error reply. */
+	hdr_set(&m.hdr, PROTO_POOL_STAT, 14);
+	m.pool_id = 999;
+	assert_int_equal(proto_send(fd, &m, sizeof(m), -1, 0), 0);
+	expect_status(fd, PROTO_POOL_STAT | PROTO_REPLY, 14, -ENOENT);
+	close(fd);
+	normal_client();
+}
+
+static void test_before_hello(void **state)
+{
+	int fd = raw_connect();
+	struct proto_pool_req m;
+
+	(void)state;
+	memset(&m, 0, sizeof(m));
+	hdr_set(&m.hdr, PROTO_POOL_STAT, 15);
+	assert_int_equal(proto_send(fd, &m, sizeof(m), -1, 0), 0);
+	expect_status(fd, PROTO_ERROR, 15, -EPROTO);
+	close(fd);
+	normal_client();
+}
+
+static void test_wrong_hello_version(void **state)
+{
+	struct proto_hello m = { .proto_version = SHMPOOL_PROTO_VERSION + 7 };
+	struct proto_hello_reply r;
+	int fd = raw_connect(), rfd;
+	char b;
+
+	(void)state;
+	hdr_set(&m.hdr, PROTO_HELLO, 16);
+	assert_int_equal(proto_send(fd, &m, sizeof(m), -1, 0), 0);
+	assert_int_equal(recv_msg(fd, &r, sizeof(r), &rfd), (long)sizeof(r));
+	assert_int_equal(r.r.status, -EPROTONOSUPPORT);
+	/* Then the daemon hangs up. */
+	assert_int_equal(recv_msg(fd, &b, 1, &rfd), 0);
+	close(fd);
+	normal_client();
+}
+
+static void test_unexpected_fd(void **state)
+{
+	int fd = hello();
+	struct proto_pool_req m;
+	int pipefd[2];
+
+	(void)state;
+	assert_int_equal(pipe(pipefd), 0);
+	memset(&m, 0, sizeof(m));
+	hdr_set(&m.hdr, PROTO_POOL_STAT, 17);
+	assert_int_equal(proto_send(fd, &m, sizeof(m), pipefd[0], 0), 0);
+	expect_status(fd, PROTO_ERROR, 17, -EBADMSG);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	close(fd);
+	normal_client();
+}
+
+static void test_bad_free_fields(void **state)
+{
+	int fd = hello();
+	struct {
+		struct proto_block_free f;
+		uint32_t idx[2];
+	} m;
+
+	(void)state;
+	memset(&m, 0, sizeof(m));
+	/* nindices disagrees with the length of the message. */
+	hdr_set(&m.f.hdr, PROTO_BLOCK_FREE, 18);
+	m.f.count = 2;
+	m.f.nindices = 5;
+	m.f.flags = PROTO_F_SYNC;
+	assert_int_equal(proto_send(fd, &m, sizeof(m), -1, 0), 0);
+	expect_status(fd, PROTO_ERROR, 18, -EBADMSG);
+	/* An index past the pool; entries are judged in list order. */
+	hdr_set(&m.f.hdr, PROTO_BLOCK_FREE, 19);
+	m.f.nindices = 2;
+	m.idx[0] = 1000000;
+	m.idx[1] = 0;
+	assert_int_equal(proto_send(fd, &m, sizeof(m), -1, 0), 0);
+	expect_status(fd, PROTO_BLOCK_FREE | PROTO_REPLY, 19, -EINVAL);
+	/* A fire-and-forget free of a block nobody holds comes back as a
+	 * notification carrying the free's id. */
+	hdr_set(&m.f.hdr, PROTO_BLOCK_FREE, 20);
+	m.f.flags = 0;
+	m.f.count = 1;
+	m.f.nindices = 1;
+	m.idx[0] = 0;
+	assert_int_equal(proto_send(fd, &m, sizeof(m) - sizeof(uint32_t), -1, 0), 0);
+	expect_status(fd, PROTO_NOTIFY_ERROR, 20, -EFAULT);
+	close(fd);
+	normal_client();
+}
+
+static void test_random_bytes(void **state)
+{
+	unsigned int seed = 12345;
+	unsigned char b[512];
+
+	(void)state;
+	for (int round = 0; round < 200; round++) {
+		int fd = round % 2 ? hello() : raw_connect();
+		size_t len = 1 + (size_t)rand_r(&seed) % sizeof(b);
+
+		for (size_t i = 0; i < len; i++)
+			b[i] = (unsigned char)rand_r(&seed);
+		if (proto_send(fd, b, len, -1, 0) != 0) {
+			print_message("seed 12345, round %d: send failed\n", round);
+			fail();
+		}
+		close(fd);
+	}
+	normal_client();
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	return harness_start(&h, config) == 0 ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	int rc;
+
+	(void)state;
+	rc = harness_stop(&h);
+	harness_cleanup(&h);
+	return rc == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_normal),
+		cmocka_unit_test(test_truncated),
+		cmocka_unit_test(test_too_long),
+		cmocka_unit_test(test_unknown_and_version),
+		cmocka_unit_test(test_before_hello),
+		cmocka_unit_test(test_wrong_hello_version),
+		cmocka_unit_test(test_unexpected_fd),
+		cmocka_unit_test(test_bad_free_fields),
+		cmocka_unit_test(test_random_bytes),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
