@@ -1,0 +1,213 @@
+/*
+ * client: the internals of libshmpool, shared with its unit test.
+ *
+ * A connection keeps what it knows about the daemon's memory: the regions it
+ * has mapped, the pools it has seen, and what it holds (one bit per block
+ * of each pool, a hash map for heap allocations and for the rare second
+ * hold on a block).  That record is exact as long as the daemon is: it lets
+ * a free of memory the connection holds go without waiting for a reply.
+ *
+ * Locking: one mutex per connection guards every table, the list of pending
+ * calls and the reader role.  It is never held across a blocking recvmsg or
+ * sendmsg.  The table functions (client_region_* to client_hold_*) expect
+ * it held, as does client_call, which releases it while it waits.
+ */
+#ifndef SHMPOOL_CLIENT_H
+#define SHMPOOL_CLIENT_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto.h"
+#include "shmpool.h"
+
+#define CLIENT_MAX_REGIONS 65536u    /* a ref carries a 16-bit region id */
+#define CLIENT_MAX_POOLS 65536u
+
+/* A region the daemon sent: its fd is mapped once, then closed. */
+struct client_region {
+	void *base;                  /* NULL while unmapped */
+	uint64_t size;
+	int fd;                      /* kept only while mmap keeps failing */
+	int read_only;
+	int known;
+};
+
+/* A mapping replaced by a new region with the same id; it stays mapped
+ * until disconnect so that pointers into it do not fault. */
+struct client_mapping {
+	struct client_mapping *next;
+	void *base;
+	uint64_t size;
+};
+
+/* A pool as the daemon described it, and the blocks this connection holds. */
+struct client_pool {
+	uint32_t id;
+	uint32_t region_id;
+	uint32_t num_blocks;
+	uint32_t attr;
+	uint64_t base;               /* offset of block 0 in the region */
+	uint64_t block_size;
+	uint64_t stride;
+	uint64_t *held;              /* one bit per block: held at least once */
+};
+
+enum client_hold_kind {
+	CLIENT_HOLD_HEAP = 1,        /* key: the allocation's address */
+	CLIENT_HOLD_BLOCK,           /* key: pool id << 32 | index; holds beyond the bit */
+};
+
+struct client_hentry {
+	struct client_hentry *next;
+	uint64_t key;
+	uint64_t offset;
+	uint64_t length;             /* usable size */
+	uint32_t region_id;
+	uint32_t holds;
+	int kind;
+};
+
+struct client_hchunk;
+
+/* Hash map of holds; entries come from chunks and are recycled, so steady
+ * alloc/free traffic does not call malloc. */
+struct client_hmap {
+	struct client_hentry **bucket;
+	size_t size;                 /* a power of two, or 0 */
+	size_t count;
+	struct client_hentry *free;
+	struct client_hchunk *chunks;
+};
+
+/* Every reply a caller may need to read after it wakes up. */
+union client_reply {
+	struct proto_reply_hdr r;
+	struct proto_hello_reply hello;
+	struct proto_pool_reply pool;
+	struct proto_pool_stat_reply stat;
+	struct proto_pool_info_reply info;
+	struct proto_heap_reply heap;
+	struct proto_ref_reply ref;
+};
+
+/* A call waiting for its reply; it lives on the caller's stack. */
+struct client_pending {
+	struct client_pending *next, *prev;
+	pthread_cond_t cond;
+	uint32_t id;
+	uint16_t type;
+	int done;
+	int status;
+	/* Block grants go straight into the caller's array. */
+	void **blocks;
+	uint32_t count;
+	uint32_t got;
+	uint32_t pool_id;
+	int contig;
+	union client_reply reply;
+};
+
+struct shmpool {
+	pthread_mutex_t lock;
+	pthread_cond_t idle;         /* busy reached 0 while closing */
+	int fd;
+	int reading;                 /* a thread is in recvmsg */
+	int dead;                    /* the daemon went away */
+	int closing;                 /* shmpool_disconnect has begun */
+	int forked;                  /* this is a copy inherited across fork */
+	unsigned busy;               /* threads inside a call */
+	uint32_t next_id;
+	uint32_t max_indices;
+	uint32_t pid;
+	struct client_pending *pending;
+	void *rx;                    /* PROTO_MAX_MESSAGE bytes, used by the reader */
+	struct client_region *regions;
+	uint32_t nregions;
+	struct client_mapping *retired;
+	struct client_pool **pools;
+	uint32_t npools;
+	struct client_hmap hmap;
+	unsigned long async_errors;  /* atomic: errors in fire-and-forget frees */
+	shmpool_t *prev, *next;      /* the list every connection is on, for fork */
+};
+
+struct shmpool_pool {
+	shmpool_t *sp;
+	uint32_t id;
+};
+
+/* What a pointer is, as far as the connection's mappings tell. */
+struct client_loc {
+	uint32_t region_id;
+	uint64_t offset;
+	struct client_pool *pool;    /* NULL: not a block of a known pool */
+	uint32_t index;
+};
+
+/* How client_hold_take satisfied a free. */
+enum client_take {
+	CLIENT_TAKE_NONE = 0,        /* not held */
+	CLIENT_TAKE_BIT,
+	CLIENT_TAKE_EXTRA,
+};
+
+/* Wrap a connected socket: say hello, and take ownership of fd in every
+ * case.  shmpool_connect is socket + connect + this. */
+int client_open_fd(int fd, shmpool_t **out);
+
+/* Lock the connection and count the caller in: -ENOTCONN (daemon gone, or a
+ * forked copy), -ECANCELED (disconnecting).  client_conn_leave undoes it. */
+int client_conn_enter(shmpool_t *sp);
+void client_conn_leave(shmpool_t *sp);
+
+void client_pending_init(struct client_pending *p);
+
+/* Send a request and wait for its reply (or its last frame); fills in the
+ * header's version and id.  Returns the reply's status or -errno. */
+int client_call(shmpool_t *sp, struct client_pending *p, void *msg, size_t len);
+
+/* Send a request that gets no reply (a free without PROTO_F_SYNC). */
+int client_send_async(shmpool_t *sp, void *msg, size_t len);
+
+/* Record (and map) a region descriptor; fd is consumed. */
+int client_region_apply(shmpool_t *sp, const struct proto_region_desc *d, int fd);
+
+/* Base address of a known region, mapping it again if an earlier mmap
+ * failed; NULL if it cannot be mapped. */
+void *client_region_base(shmpool_t *sp, uint32_t region_id);
+
+/* Record a pool descriptor; its region must be known. */
+int client_pool_apply(shmpool_t *sp, const struct proto_pool_desc *d);
+
+struct client_pool *client_pool_get(shmpool_t *sp, uint32_t id);
+
+/* Find what ptr is: -EINVAL outside every mapped region, or inside a known
+ * pool's blocks but not at the start of one. */
+int client_locate(shmpool_t *sp, const void *ptr, struct client_loc *loc);
+
+/* Index of ptr in pool: -EINVAL unless ptr is the start of one of its blocks. */
+int client_pool_index(shmpool_t *sp, const struct client_pool *p, const void *ptr, uint32_t *index);
+
+/* Address of block i of a pool; NULL if its region is not mapped. */
+void *client_block_ptr(shmpool_t *sp, const struct client_pool *p, uint32_t i);
+
+/* Block holds: add one, take one back for a free (and undo or commit that),
+ * and count them. */
+int client_hold_add(shmpool_t *sp, struct client_pool *p, uint32_t i);
+enum client_take client_hold_take(shmpool_t *sp, struct client_pool *p, uint32_t i);
+void client_hold_undo(shmpool_t *sp, struct client_pool *p, uint32_t i, enum client_take how);
+void client_hold_commit(shmpool_t *sp, struct client_pool *p, uint32_t i, enum client_take how);
+uint32_t client_hold_count(shmpool_t *sp, const struct client_pool *p, uint32_t i);
+
+struct client_hentry *client_hmap_find(struct client_hmap *m, int kind, uint64_t key);
+int client_hmap_insert(struct client_hmap *m, int kind, uint64_t key, struct client_hentry **out);
+void client_hmap_remove(struct client_hmap *m, struct client_hentry *e);
+void client_hmap_rekey(struct client_hmap *m, struct client_hentry *e, uint64_t key);
+void client_hmap_fini(struct client_hmap *m);
+
+/* Errors the daemon reported for frees sent without waiting. */
+unsigned long client_async_errors(shmpool_t *sp);
+
+#endif

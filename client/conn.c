@@ -1,0 +1,595 @@
+/*
+ * conn: one connection to shmpoold, shared by every thread of the process
+ * that uses it.
+ *
+ * There is no background thread.  A caller registers a pending record on
+ * its own stack and sends its request; if no thread is reading the socket it
+ * becomes the reader, receives replies without the lock and hands each to
+ * the record whose id it echoes.  When its own reply has come, it passes the
+ * reader role to another waiting caller.  A single-threaded caller thus pays
+ * one sendmsg and one recvmsg per call and nothing else.
+ */
+#include "client.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* Every connection of the process, so that a fork can mark them all. */
+static pthread_mutex_t conns_lock = PTHREAD_MUTEX_INITIALIZER;
+static shmpool_t *conns;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+/*
+ * The fork handlers take every connection's mutex around fork, so the child
+ * inherits them unlocked and consistent, and mark the child's copies: its
+ * calls fail with -ENOTCONN and never touch the socket it shares with the
+ * parent.
+ */
+static void atfork_prepare(void)
+{
+	pthread_mutex_lock(&conns_lock);
+	for (shmpool_t *sp = conns; sp; sp = sp->next)
+		pthread_mutex_lock(&sp->lock);
+}
+
+static void atfork_parent(void)
+{
+	for (shmpool_t *sp = conns; sp; sp = sp->next)
+		pthread_mutex_unlock(&sp->lock);
+	pthread_mutex_unlock(&conns_lock);
+}
+
+static void atfork_child(void)
+{
+	for (shmpool_t *sp = conns; sp; sp = sp->next) {
+		sp->forked = 1;
+		pthread_mutex_unlock(&sp->lock);
+	}
+	pthread_mutex_unlock(&conns_lock);
+}
+
+static void atfork_register(void)
+{
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+static void conns_add(shmpool_t *sp)
+{
+	pthread_mutex_lock(&conns_lock);
+	sp->prev = NULL;
+	sp->next = conns;
+	if (conns)
+		conns->prev = sp;
+	conns = sp;
+	pthread_mutex_unlock(&conns_lock);
+}
+
+static void conns_remove(shmpool_t *sp)
+{
+	pthread_mutex_lock(&conns_lock);
+	if (sp->prev)
+		sp->prev->next = sp->next;
+	else if (conns == sp)
+		conns = sp->next;
+	if (sp->next)
+		sp->next->prev = sp->prev;
+	sp->prev = sp->next = NULL;
+	pthread_mutex_unlock(&conns_lock);
+}
+
+unsigned long client_async_errors(shmpool_t *sp)
+{
+	/* A statistic: relaxed ordering is enough, nothing depends on it. */
+	return __atomic_load_n(&sp->async_errors, __ATOMIC_RELAXED);
+}
+
+static void async_error(shmpool_t *sp)
+{
+	__atomic_fetch_add(&sp->async_errors, 1, __ATOMIC_RELAXED);
+}
+
+int client_conn_enter(shmpool_t *sp)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&sp->lock);
+	if (sp->forked || (sp->dead && !sp->closing))
+		rc = -ENOTCONN;
+	else if (sp->closing)
+		rc = -ECANCELED;
+	if (rc < 0) {
+		pthread_mutex_unlock(&sp->lock);
+		return rc;
+	}
+	sp->busy++;
+	return 0;
+}
+
+void client_conn_leave(shmpool_t *sp)
+{
+	if (--sp->busy == 0 && sp->closing)
+		pthread_cond_broadcast(&sp->idle);
+	pthread_mutex_unlock(&sp->lock);
+}
+
+void client_pending_init(struct client_pending *p)
+{
+	p->done = 0;
+	p->status = 0;
+	p->blocks = NULL;
+	p->count = 0;
+	p->got = 0;
+	p->pool_id = UINT32_MAX;
+	p->contig = 0;
+}
+
+static uint32_t conn_next_id(shmpool_t *sp)
+{
+	if (++sp->next_id == 0)
+		sp->next_id = 1;
+	return sp->next_id;
+}
+
+static void pending_complete(struct client_pending *p, int status)
+{
+	p->status = status;
+	p->done = 1;
+	pthread_cond_signal(&p->cond);
+}
+
+static struct client_pending *pending_find(shmpool_t *sp, uint32_t id)
+{
+	if (id == 0)
+		return NULL;
+	for (struct client_pending *p = sp->pending; p; p = p->next)
+		if (p->id == id)
+			return p;
+	return NULL;
+}
+
+static void pending_add(shmpool_t *sp, struct client_pending *p, uint16_t type)
+{
+	pthread_cond_init(&p->cond, NULL);
+	p->id = conn_next_id(sp);
+	p->type = type;
+	p->prev = NULL;
+	p->next = sp->pending;
+	if (sp->pending)
+		sp->pending->prev = p;
+	sp->pending = p;
+}
+
+/* Unlink a finished call; if nobody is reading, wake a caller still
+ * waiting so that it takes the reader role. */
+static void pending_remove(shmpool_t *sp, struct client_pending *p)
+{
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		sp->pending = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	pthread_cond_destroy(&p->cond);
+	if (sp->reading)
+		return;
+	for (struct client_pending *q = sp->pending; q; q = q->next) {
+		if (!q->done) {
+			pthread_cond_signal(&q->cond);
+			break;
+		}
+	}
+}
+
+/* The daemon is gone, or shmpool_disconnect shut the socket: every call in
+ * flight ends. */
+static void conn_lost(shmpool_t *sp)
+{
+	int status = sp->closing ? -ECANCELED : -ECONNRESET;
+
+	sp->dead = 1;
+	for (struct client_pending *p = sp->pending; p; p = p->next)
+		if (!p->done)
+			pending_complete(p, status);
+}
+
+/* Send one datagram with the lock released (sendmsg may block while the
+ * daemon's queue is full).  Called and returns with the lock held. */
+static int conn_send(shmpool_t *sp, const void *msg, size_t len)
+{
+	int rc;
+
+	pthread_mutex_unlock(&sp->lock);
+	rc = proto_send(sp->fd, msg, len, -1, 0);
+	pthread_mutex_lock(&sp->lock);
+	if (rc == -EPIPE || rc == -ECONNRESET || rc == -ENOTCONN) {
+		conn_lost(sp);
+		rc = sp->closing ? -ECANCELED : -ECONNRESET;
+	}
+	return rc;
+}
+
+static size_t reply_size(uint16_t req)
+{
+	switch (req) {
+	case PROTO_HELLO:
+		return sizeof(struct proto_hello_reply);
+	case PROTO_POOL_OPEN:
+	case PROTO_POOL_CREATE:
+		return sizeof(struct proto_pool_reply);
+	case PROTO_POOL_STAT:
+		return sizeof(struct proto_pool_stat_reply);
+	case PROTO_POOL_INFO:
+		return sizeof(struct proto_pool_info_reply);
+	case PROTO_HEAP_ALLOC:
+	case PROTO_HEAP_REALLOC:
+	case PROTO_ATTACH:
+		return sizeof(struct proto_heap_reply);
+	case PROTO_REF:
+		return sizeof(struct proto_ref_reply);
+	default:
+		return sizeof(struct proto_reply_hdr);
+	}
+}
+
+/*
+ * Apply the descriptors a reply carries, whoever it is for: the daemon sends
+ * a region and its fd only once per connection, so they must be recorded
+ * even if the call that asked has gone.  Consumes fd.
+ */
+static int conn_apply_descs(shmpool_t *sp, uint16_t req, size_t len, int fd)
+{
+	const union {
+		struct proto_reply_hdr r;
+		struct proto_pool_reply pool;
+		struct proto_block_reply block;
+		struct proto_heap_reply heap;
+	} *m = sp->rx;
+	const struct proto_pool_desc *pd = NULL;
+	const struct proto_region_desc *rd = NULL;
+	int rc = 0;
+
+	switch (req) {
+	case PROTO_POOL_OPEN:
+	case PROTO_POOL_CREATE:
+		if (len >= sizeof(m->pool)) {
+			pd = &m->pool.pool;
+			rd = &m->pool.region;
+		}
+		break;
+	case PROTO_BLOCK_ALLOC:
+	case PROTO_GROUP_ALLOC:
+		if (len >= sizeof(m->block)) {
+			pd = &m->block.pool;
+			rd = &m->block.region;
+		}
+		break;
+	case PROTO_HEAP_ALLOC:
+	case PROTO_HEAP_REALLOC:
+	case PROTO_ATTACH:
+		if (len >= sizeof(m->heap)) {
+			pd = &m->heap.pool;
+			rd = &m->heap.region;
+		}
+		break;
+	}
+	if (rd && (m->r.flags & PROTO_F_REGION)) {
+		rc = client_region_apply(sp, rd, fd);
+		fd = -1;
+	} else if (m->r.flags & PROTO_F_REGION) {
+		rc = -EBADMSG;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (rc == 0 && pd && (m->r.flags & PROTO_F_POOL_DESC))
+		rc = client_pool_apply(sp, pd);
+	return rc;
+}
+
+/*
+ * One frame of a block grant: record the holds and write the pointers into
+ * the caller's array.  Holds are recorded even when the grant turns out to
+ * be unusable, because the daemon has granted the blocks all the same.
+ */
+static void conn_grant_frame(shmpool_t *sp, struct client_pending *p, size_t len)
+{
+	const struct proto_block_reply *r = sp->rx;
+	struct client_pool *cp;
+	int rc = -EBADMSG;
+
+	if (len < sizeof(*r) || len != sizeof(*r) + (size_t)r->nindices * sizeof(uint32_t))
+		goto fail;
+	cp = client_pool_get(sp, r->pool_id);
+	if (!cp || r->count != p->count || r->first != p->got)
+		goto fail;
+	if ((p->type == PROTO_BLOCK_ALLOC || p->got > 0) && r->pool_id != p->pool_id)
+		goto fail;
+	p->pool_id = r->pool_id;
+	if (p->contig) {
+		uint32_t first = r->index[0];
+		char *ptr;
+
+		if (r->nindices != 1 || (r->r.flags & PROTO_F_MORE) || first >= cp->num_blocks ||
+		    r->count > cp->num_blocks - first)
+			goto fail;
+		for (uint32_t k = 0; k < r->count; k++)
+			client_hold_add(sp, cp, first + k);
+		ptr = client_block_ptr(sp, cp, first);
+		if (!ptr) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		p->blocks[0] = ptr;
+		p->got = r->count;
+		pending_complete(p, 0);
+		return;
+	}
+	if (r->nindices > p->count - p->got)
+		goto fail;
+	for (uint32_t k = 0; k < r->nindices; k++) {
+		uint32_t i = r->index[k];
+
+		if (i >= cp->num_blocks)
+			goto fail;
+		client_hold_add(sp, cp, i);
+		p->blocks[p->got + k] = client_block_ptr(sp, cp, i);
+		if (!p->blocks[p->got + k])
+			rc = -ENOMEM;
+	}
+	p->got += r->nindices;
+	if (rc == -ENOMEM)
+		goto fail;
+	if (!(r->r.flags & PROTO_F_MORE)) {
+		if (p->got != p->count)
+			goto fail;
+		pending_complete(p, 0);
+	}
+	return;
+fail:
+	pending_complete(p, rc);
+}
+
+/* Hand one received message to whoever it is for. */
+static void conn_dispatch(shmpool_t *sp, size_t len, int fd)
+{
+	const struct proto_reply_hdr *r = sp->rx;
+	struct client_pending *p;
+	uint16_t req;
+	int rc = 0;
+
+	if (len < sizeof(*r) || r->hdr.version != SHMPOOL_PROTO_VERSION ||
+	    r->hdr.type == PROTO_NOTIFY_ERROR) {
+		if (fd >= 0)
+			close(fd);
+		async_error(sp);
+		return;
+	}
+	p = pending_find(sp, r->hdr.id);
+	if (p && p->done)
+		p = NULL;
+	if (r->hdr.type == PROTO_ERROR || !(r->hdr.type & PROTO_REPLY)) {
+		if (fd >= 0)
+			close(fd);
+		if (p && r->hdr.type == PROTO_ERROR)
+			pending_complete(p, r->status < 0 ? r->status : -EPROTO);
+		else
+			async_error(sp);
+		return;
+	}
+	req = (uint16_t)(r->hdr.type & ~PROTO_REPLY);
+	if (r->status >= 0)
+		rc = conn_apply_descs(sp, req, len, fd);
+	else if (fd >= 0)
+		close(fd);
+	if (!p)
+		return;
+	if (p->type != req)
+		rc = -EPROTO;
+	else if (rc == 0 && r->status < 0)
+		rc = r->status;
+	if (rc < 0) {
+		pending_complete(p, rc);
+		return;
+	}
+	if (req == PROTO_BLOCK_ALLOC || req == PROTO_GROUP_ALLOC) {
+		conn_grant_frame(sp, p, len);
+		return;
+	}
+	if (len < reply_size(req) || len > sizeof(p->reply)) {
+		pending_complete(p, -EBADMSG);
+		return;
+	}
+	memcpy(&p->reply, sp->rx, len);
+	pending_complete(p, r->status);
+}
+
+/* Wait for a call's reply, reading the socket when nobody else does.
+ * Called and returns with the lock held. */
+static int conn_wait(shmpool_t *sp, struct client_pending *p)
+{
+	while (!p->done) {
+		long n;
+		int fd;
+
+		if (sp->reading) {
+			pthread_cond_wait(&p->cond, &sp->lock);
+			continue;
+		}
+		sp->reading = 1;
+		pthread_mutex_unlock(&sp->lock);
+		n = proto_recv(sp->fd, sp->rx, PROTO_MAX_MESSAGE, &fd, 0);
+		pthread_mutex_lock(&sp->lock);
+		sp->reading = 0;
+		if (n > 0)
+			conn_dispatch(sp, (size_t)n, fd);
+		else
+			conn_lost(sp);
+	}
+	return p->status;
+}
+
+int client_call(shmpool_t *sp, struct client_pending *p, void *msg, size_t len)
+{
+	struct proto_hdr *hdr = msg;
+	int rc;
+
+	pending_add(sp, p, hdr->type);
+	hdr->version = SHMPOOL_PROTO_VERSION;
+	hdr->id = p->id;
+	rc = conn_send(sp, msg, len);
+	if (rc == 0)
+		rc = conn_wait(sp, p);
+	pending_remove(sp, p);
+	return rc;
+}
+
+int client_send_async(shmpool_t *sp, void *msg, size_t len)
+{
+	struct proto_hdr *hdr = msg;
+
+	hdr->version = SHMPOOL_PROTO_VERSION;
+	hdr->id = conn_next_id(sp);
+	return conn_send(sp, msg, len);
+}
+
+static void conn_free(shmpool_t *sp)
+{
+	for (uint32_t i = 0; i < sp->nregions; i++) {
+		struct client_region *r = &sp->regions[i];
+
+		if (r->base)
+			munmap(r->base, r->size);
+		if (r->known && r->fd >= 0)
+			close(r->fd);
+	}
+	while (sp->retired) {
+		struct client_mapping *m = sp->retired;
+
+		sp->retired = m->next;
+		munmap(m->base, m->size);
+		free(m);
+	}
+	for (uint32_t i = 0; i < sp->npools; i++) {
+		if (sp->pools[i]) {
+			free(sp->pools[i]->held);
+			free(sp->pools[i]);
+		}
+	}
+	client_hmap_fini(&sp->hmap);
+	free(sp->regions);
+	free(sp->pools);
+	free(sp->rx);
+	if (sp->fd >= 0)
+		close(sp->fd);
+	pthread_cond_destroy(&sp->idle);
+	pthread_mutex_destroy(&sp->lock);
+	free(sp);
+}
+
+static int conn_hello(shmpool_t *sp)
+{
+	struct proto_hello m;
+	struct client_pending p;
+	int rc;
+
+	memset(&m, 0, sizeof(m));
+	m.hdr.type = PROTO_HELLO;
+	m.proto_version = SHMPOOL_PROTO_VERSION;
+	m.pid = sp->pid;
+	rc = client_conn_enter(sp);
+	if (rc < 0)
+		return rc;
+	client_pending_init(&p);
+	rc = client_call(sp, &p, &m, sizeof(m));
+	if (rc == 0 && p.reply.hello.proto_version != SHMPOOL_PROTO_VERSION)
+		rc = -EPROTONOSUPPORT;
+	if (rc == 0 && p.reply.hello.max_indices > 0 &&
+	    p.reply.hello.max_indices < sp->max_indices)
+		sp->max_indices = p.reply.hello.max_indices;
+	client_conn_leave(sp);
+	return rc;
+}
+
+int client_open_fd(int fd, shmpool_t **out)
+{
+	shmpool_t *sp;
+	int rc;
+
+	pthread_once(&atfork_once, atfork_register);
+	sp = calloc(1, sizeof(*sp));
+	if (!sp) {
+		close(fd);
+		return -ENOMEM;
+	}
+	sp->fd = fd;
+	sp->max_indices = PROTO_MAX_INDICES;
+	sp->pid = (uint32_t)getpid();
+	pthread_mutex_init(&sp->lock, NULL);
+	pthread_cond_init(&sp->idle, NULL);
+	sp->rx = malloc(PROTO_MAX_MESSAGE);
+	if (!sp->rx) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	rc = conn_hello(sp);
+	if (rc < 0)
+		goto fail;
+	conns_add(sp);
+	*out = sp;
+	return 0;
+fail:
+	conn_free(sp);
+	return rc;
+}
+
+SHMPOOL_API int shmpool_connect(const char *socket_path, shmpool_t **out)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, rc;
+
+	if (!out)
+		return -EINVAL;
+	rc = proto_socket_path(socket_path, NULL, sa.sun_path, sizeof(sa.sun_path));
+	if (rc < 0)
+		return rc;
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return client_open_fd(fd, out);
+}
+
+/*
+ * Shutting the socket down wakes a reader blocked in recvmsg and tells the
+ * daemon, which releases everything the connection held.  In a forked child
+ * the socket is the parent's too, so the child only closes its descriptor
+ * and frees its memory.
+ */
+SHMPOOL_API void shmpool_disconnect(shmpool_t *sp)
+{
+	if (!sp)
+		return;
+	conns_remove(sp);
+	pthread_mutex_lock(&sp->lock);
+	if (!sp->forked) {
+		sp->closing = 1;
+		for (struct client_pending *p = sp->pending; p; p = p->next)
+			if (!p->done)
+				pending_complete(p, -ECANCELED);
+		pthread_mutex_unlock(&sp->lock);
+		shutdown(sp->fd, SHUT_RDWR);
+		pthread_mutex_lock(&sp->lock);
+		while (sp->busy > 0)
+			pthread_cond_wait(&sp->idle, &sp->lock);
+	}
+	pthread_mutex_unlock(&sp->lock);
+	conn_free(sp);
+}
