@@ -673,7 +673,7 @@ SHMPOOL_API int shmpool_pool_reset_max(shmpool_pool_t *pool)
 SHMPOOL_API int shmpool_pool_info_next(shmpool_t *sp, size_t *cursor,
 				       struct shmpool_pool_info *info)
 {
-	struct proto_pool_info_req m;
+	struct proto_cursor_req m;
 	struct client_pending p;
 	const struct proto_pool_info_reply *r = &p.reply.info;
 	int rc;

@@ -70,6 +70,7 @@ int conn_create(struct server *srv, int fd, struct conn **out)
 	c->pid = cred.pid;
 	c->uid = cred.uid;
 	c->gid = cred.gid;
+	c->connected_ms = uv_now(srv->loop);
 	read_comm(c);
 	uv_poll_init(srv->loop, &c->poll, fd);
 	c->poll.data = c;
@@ -435,39 +436,6 @@ static void handle_pool_stat(struct conn *c, const struct proto_pool_req *m)
 	conn_send(c, &r, sizeof(r), -1);
 }
 
-static void handle_pool_info(struct conn *c, const struct proto_pool_info_req *m)
-{
-	struct server *srv = c->srv;
-	struct proto_pool_info_reply r;
-	uint64_t i;
-
-	memset(&r, 0, sizeof(r));
-	conn_reply_init(&r.r, PROTO_POOL_INFO, m->hdr.id, 0);
-	for (i = m->cursor; i < srv->npools; i++) {
-		struct dpool *p = srv->pools[i];
-		struct blockpool_stat st;
-		const struct region *reg;
-
-		if (!p || p->retired)
-			continue;
-		blockpool_stat(&p->lp->bp, &st);
-		reg = server_region(srv, p->lp->region_id);
-		r.r.status = 1;
-		r.next_cursor = i + 1;
-		r.block_size = st.block_size;
-		r.num_blocks = st.num_blocks;
-		r.num_free = st.num_free;
-		r.min_free = st.num_blocks - st.max_used;
-		r.attr = reg->attr;
-		proto_set_name(r.name, p->lp->name);
-		proto_set_name(r.region, reg->name);
-		break;
-	}
-	if (i >= srv->npools)
-		r.next_cursor = srv->npools;
-	conn_send(c, &r, sizeof(r), -1);
-}
-
 static void handle_block_alloc(struct conn *c, const struct proto_block_alloc *m)
 {
 	struct dpool *p = conn_pool(c, m->pool_id);
@@ -642,6 +610,7 @@ static void conn_dispatch(struct conn *c, size_t len)
 	uint32_t id = len >= sizeof(struct proto_hdr) ? rxbuf.hdr.id : 0;
 
 	if (type < 0) {
+		c->srv->stats.bad_messages++;
 		log_info("client %llu (pid %d): bad message of %zu bytes: %s",
 			 (unsigned long long)c->id, (int)c->pid, len, strerror(-type));
 		conn_send_status(c, PROTO_ERROR, id, type);
@@ -669,7 +638,7 @@ static void conn_dispatch(struct conn *c, size_t len)
 		handle_pool_stat(c, (const void *)rxbuf.bytes);
 		break;
 	case PROTO_POOL_INFO:
-		handle_pool_info(c, (const void *)rxbuf.bytes);
+		ctl_pool_info(c, (const void *)rxbuf.bytes);
 		break;
 	case PROTO_BLOCK_ALLOC:
 		handle_block_alloc(c, (const void *)rxbuf.bytes);
@@ -701,6 +670,30 @@ static void conn_dispatch(struct conn *c, size_t len)
 	case PROTO_SET_PRIORITY:
 		handle_set_priority(c, (const void *)rxbuf.bytes);
 		break;
+	case PROTO_STATUS:
+		ctl_status(c, (const void *)rxbuf.bytes);
+		break;
+	case PROTO_REGION_INFO:
+		ctl_region_info(c, (const void *)rxbuf.bytes);
+		break;
+	case PROTO_HEAP_INFO:
+		ctl_heap_info(c, (const void *)rxbuf.bytes);
+		break;
+	case PROTO_GROUP_INFO:
+		ctl_group_info(c, (const void *)rxbuf.bytes);
+		break;
+	case PROTO_CLIENT_INFO:
+		ctl_client_info(c, (const void *)rxbuf.bytes);
+		break;
+	case PROTO_STATS:
+		ctl_stats(c, (const void *)rxbuf.bytes);
+		break;
+	case PROTO_MAP:
+		ctl_map(c, (const void *)rxbuf.bytes);
+		break;
+	case PROTO_RELOAD:
+		ctl_reload(c, (const void *)rxbuf.bytes);
+		break;
 	}
 }
 
@@ -715,6 +708,7 @@ static void conn_read(struct conn *c)
 		if (n == -EMSGSIZE) {
 			log_info("client %llu (pid %d): oversized message", (unsigned long long)c->id,
 				 (int)c->pid);
+			c->srv->stats.bad_messages++;
 			conn_send_status(c, PROTO_ERROR, 0, -EMSGSIZE);
 			continue;
 		}
@@ -726,6 +720,7 @@ static void conn_read(struct conn *c)
 			/* Clients never send fds; one that does gets an
 			 * error and the fd is not kept. */
 			close(fd);
+			c->srv->stats.bad_messages++;
 			log_info("client %llu (pid %d): unexpected file descriptor",
 				 (unsigned long long)c->id, (int)c->pid);
 			conn_send_status(c, PROTO_ERROR, n >= (long)sizeof(struct proto_hdr) ?

@@ -21,6 +21,7 @@
 #endif
 
 static void on_signal(uv_signal_t *h, int signum);
+static int group_id(const char *group, gid_t *gid);
 static void on_accept(uv_poll_t *h, int status, int events);
 static void on_timer(uv_timer_t *t);
 
@@ -80,6 +81,7 @@ int server_prepare(struct server *srv)
 void server_start(struct server *srv, uv_loop_t *loop)
 {
 	srv->loop = loop;
+	srv->started_ms = uv_now(loop);
 	uv_timer_init(loop, &srv->timer);
 	uv_signal_init(loop, &srv->sigterm);
 	uv_signal_init(loop, &srv->sigint);
@@ -118,17 +120,13 @@ int server_socket_perms(struct server *srv)
 	const char *group = srv->cfg.daemon.socket_group;
 
 	if (group) {
-		struct group *gr = getgrnam(group);
-		char *end;
-		unsigned long gid = strtoul(group, &end, 10);
+		gid_t gid;
 
-		if (gr)
-			gid = gr->gr_gid;
-		else if (*end || end == group) {
+		if (group_id(group, &gid) < 0) {
 			log_error("socket_group '%s': no such group", group);
 			return -ENOENT;
 		}
-		if (chown(srv->socket_path, (uid_t)-1, (gid_t)gid) < 0) {
+		if (chown(srv->socket_path, (uid_t)-1, gid) < 0) {
 			log_error("cannot give %s to group '%s': %s", srv->socket_path, group,
 				  strerror(errno));
 			return -errno;
@@ -275,6 +273,7 @@ static void on_accept(uv_poll_t *h, int status, int events)
 		if (srv->nconns >= srv->cfg.daemon.max_clients) {
 			log_warning("refusing a connection: max_clients (%u) reached",
 				    srv->cfg.daemon.max_clients);
+			srv->stats.refused_connections++;
 			close(fd);
 			continue;
 		}
@@ -389,13 +388,54 @@ static void on_signal(uv_signal_t *h, int signum)
 	server_stop(srv);
 }
 
+/* Resolve a group name or number; -ENOENT if there is no such group. */
+static int group_id(const char *group, gid_t *gid)
+{
+	struct group *gr = getgrnam(group);
+	char *end;
+	unsigned long v;
+
+	if (gr) {
+		*gid = gr->gr_gid;
+		return 0;
+	}
+	errno = 0;
+	v = strtoul(group, &end, 10);
+	if (end == group || *end || errno)
+		return -ENOENT;
+	*gid = (gid_t)v;
+	return 0;
+}
+
+/* Whether the peer of c is in group gid, primary or supplementary, as the
+ * kernel reports it (SO_PEERGROUPS), not as the peer claims. */
+static int conn_in_group(const struct conn *c, gid_t gid)
+{
+	gid_t groups[256];
+	socklen_t len = sizeof(groups);
+
+	if (c->gid == gid)
+		return 1;
+	if (getsockopt(c->fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+		return 0;
+	for (size_t i = 0; i < len / sizeof(gid_t); i++)
+		if (groups[i] == gid)
+			return 1;
+	return 0;
+}
+
 /*
- * Whether a connection may change the daemon's set of pools: root, the
- * daemon's own uid, or (when configured) a member of [daemon] admin_group.
+ * Whether a connection may change the daemon's set of pools or reload it:
+ * root, the daemon's own uid, or a member of [daemon] admin_group.
  */
 int server_may_admin(const struct server *srv, const struct conn *c)
 {
+	gid_t gid;
+
 	if (c->uid == 0 || c->uid == geteuid())
+		return 0;
+	if (srv->cfg.daemon.admin_group && group_id(srv->cfg.daemon.admin_group, &gid) == 0 &&
+	    conn_in_group(c, gid))
 		return 0;
 	return -EACCES;
 }

@@ -105,6 +105,7 @@ struct conn {
 	struct outmsg *outq, *outq_tail;
 	size_t outq_bytes;
 	int poll_events;
+	uint64_t connected_ms;       /* loop clock at accept */
 };
 
 struct stats {
@@ -114,6 +115,8 @@ struct stats {
 	uint64_t timeouts;
 	uint64_t reclaimed_bytes;
 	uint64_t connections;
+	uint64_t refused_connections;
+	uint64_t bad_messages;
 };
 
 struct server {
@@ -144,6 +147,7 @@ struct server {
 	uint64_t heap_gen;
 	struct stats stats;
 	time_t started;
+	uint64_t started_ms;         /* loop clock at start */
 	int max_waits;
 	int exit_code;
 	int running;
@@ -208,6 +212,17 @@ struct dpool *dpool_find(struct server *srv, uint32_t region_id, uint64_t offset
 			 uint32_t *index, int *exact);
 int dpool_ref(struct conn *c, const struct dpool *p, uint32_t i, struct proto_ref *ref);
 int dpool_attach(struct server *srv, struct conn *c, struct dpool *p, uint32_t i);
+
+/* ctl.c: introspection and administration for shmpoolctl */
+void ctl_status(struct conn *c, const struct proto_hdr *m);
+void ctl_pool_info(struct conn *c, const struct proto_cursor_req *m);
+void ctl_region_info(struct conn *c, const struct proto_cursor_req *m);
+void ctl_heap_info(struct conn *c, const struct proto_cursor_req *m);
+void ctl_group_info(struct conn *c, const struct proto_cursor_req *m);
+void ctl_client_info(struct conn *c, const struct proto_cursor_req *m);
+void ctl_stats(struct conn *c, const struct proto_hdr *m);
+void ctl_map(struct conn *c, const struct proto_map_req *m);
+void ctl_reload(struct conn *c, const struct proto_hdr *m);
 
 /* heapalloc.c: multi-heap allocations and their holders */
 void heapalloc_handle_alloc(struct conn *c, const struct proto_heap_alloc *m);

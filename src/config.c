@@ -541,14 +541,26 @@ static int key_daemon_socket_mode(struct parser *p, struct section *s, const cha
 	return 0;
 }
 
-static int key_daemon_socket_group(struct parser *p, struct section *s, const char *value)
+/* A group name or number for a key of [daemon]. */
+static int value_group(struct parser *p, struct section *s, const char *key, const char *value,
+		       char **dst)
 {
 	if (value[0] == '\0' || strpbrk(value, " \t:,")) {
-		parser_error(p, p->lineno, "invalid group '%s' for 'socket_group' in %s", value,
+		parser_error(p, p->lineno, "invalid group '%s' for '%s' in %s", value, key,
 			     LABEL(p, s));
 		return -1;
 	}
-	return set_string(p, &p->cfg->daemon.socket_group, value);
+	return set_string(p, dst, value);
+}
+
+static int key_daemon_socket_group(struct parser *p, struct section *s, const char *value)
+{
+	return value_group(p, s, "socket_group", value, &p->cfg->daemon.socket_group);
+}
+
+static int key_daemon_admin_group(struct parser *p, struct section *s, const char *value)
+{
+	return value_group(p, s, "admin_group", value, &p->cfg->daemon.admin_group);
 }
 
 static int key_daemon_max_clients(struct parser *p, struct section *s, const char *value)
@@ -578,6 +590,7 @@ static const struct config_key daemon_keys[] = {
 	{ "socket", key_daemon_socket, 0 },
 	{ "socket_mode", key_daemon_socket_mode, 0 },
 	{ "socket_group", key_daemon_socket_group, 0 },
+	{ "admin_group", key_daemon_admin_group, 0 },
 	{ "max_clients", key_daemon_max_clients, 0 },
 	{ "log_level", key_daemon_log_level, 0 },
 	{ NULL, NULL, 0 },
@@ -1594,6 +1607,7 @@ void config_free(struct config *cfg)
 	free(cfg->path);
 	free(cfg->daemon.socket);
 	free(cfg->daemon.socket_group);
+	free(cfg->daemon.admin_group);
 	free(cfg->attrs);
 	for (size_t i = 0; i < cfg->nregions; i++)
 		free(cfg->regions[i].path);
@@ -1659,6 +1673,10 @@ int config_print(FILE *f, const struct config *cfg)
 		fprintf(f, "socket_group = %s\n", d->socket_group);
 	else
 		fprintf(f, "# socket_group: not set, the daemon's group\n");
+	if (d->admin_group)
+		fprintf(f, "admin_group = %s\n", d->admin_group);
+	else
+		fprintf(f, "# admin_group: not set, only root and the daemon's user administer\n");
 	fprintf(f, "max_clients = %u\n", d->max_clients);
 	fprintf(f, "log_level = %s\n", log_level_name(d->log_level));
 

@@ -1,7 +1,8 @@
 /*
  * config: the daemon's configuration file, parsed with inih.
  *
- *   [daemon]       socket, socket_mode, socket_group, max_clients, log_level
+ *   [daemon]       socket, socket_mode, socket_group, admin_group, max_clients,
+ *                  log_level
  *   [attributes]   NAME = 2..31, one line per user-defined attribute
  *   [region NAME]  size, backing, path, attr, hugepages, page_size, sync,
  *                  lock, prefault, numa_node
@@ -70,6 +71,7 @@ struct config_daemon {
 	char *socket;                           /* NULL: the documented default rules */
 	unsigned int socket_mode;
 	char *socket_group;                     /* NULL: the daemon's group */
+	char *admin_group;                      /* may create/destroy pools and reload */
 	unsigned int max_clients;
 	enum log_level log_level;
 };

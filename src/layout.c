@@ -60,8 +60,10 @@ static void daemon_free(struct config_daemon *d)
 {
 	free(d->socket);
 	free(d->socket_group);
+	free(d->admin_group);
 	d->socket = NULL;
 	d->socket_group = NULL;
+	d->admin_group = NULL;
 }
 
 static int daemon_copy(struct config_daemon *dst, const struct config_daemon *src)
@@ -69,7 +71,9 @@ static int daemon_copy(struct config_daemon *dst, const struct config_daemon *sr
 	*dst = *src;
 	dst->socket = src->socket ? strdup(src->socket) : NULL;
 	dst->socket_group = src->socket_group ? strdup(src->socket_group) : NULL;
-	if ((src->socket && !dst->socket) || (src->socket_group && !dst->socket_group)) {
+	dst->admin_group = src->admin_group ? strdup(src->admin_group) : NULL;
+	if ((src->socket && !dst->socket) || (src->socket_group && !dst->socket_group) ||
+	    (src->admin_group && !dst->admin_group)) {
 		daemon_free(dst);
 		return -ENOMEM;
 	}
@@ -1086,6 +1090,9 @@ static void reload_report_daemon(struct reload *r)
 		reload_say(r, "[daemon] socket change needs a restart");
 	if (!str_same(od->socket_group, nd->socket_group))
 		reload_say(r, "[daemon] socket_group change needs a restart");
+	if (!str_same(od->admin_group, nd->admin_group))
+		reload_say(r, "[daemon] admin_group changed to %s",
+			   nd->admin_group ? nd->admin_group : "(none)");
 	if (od->socket_mode != nd->socket_mode)
 		reload_say(r, "[daemon] socket_mode changed to %04o", nd->socket_mode);
 	if (od->max_clients != nd->max_clients)

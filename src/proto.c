@@ -28,7 +28,7 @@ static const struct proto_size request_sizes[PROTO_TYPE_LAST + 1] = {
 	[PROTO_POOL_DESTROY] = FIXED(proto_name_req),
 	[PROTO_POOL_STAT] = FIXED(proto_pool_req),
 	[PROTO_POOL_RESET_MAX] = FIXED(proto_pool_req),
-	[PROTO_POOL_INFO] = FIXED(proto_pool_info_req),
+	[PROTO_POOL_INFO] = FIXED(proto_cursor_req),
 	[PROTO_BLOCK_ALLOC] = FIXED(proto_block_alloc),
 	[PROTO_BLOCKS_GET] = FIXED(proto_blocks_get),
 	[PROTO_BLOCK_FREE] = INDEXED(proto_block_free),
@@ -39,6 +39,14 @@ static const struct proto_size request_sizes[PROTO_TYPE_LAST + 1] = {
 	[PROTO_REF] = FIXED(proto_ref_req),
 	[PROTO_ATTACH] = FIXED(proto_attach),
 	[PROTO_SET_PRIORITY] = FIXED(proto_set_priority),
+	[PROTO_STATUS] = FIXED(proto_hdr),
+	[PROTO_REGION_INFO] = FIXED(proto_cursor_req),
+	[PROTO_HEAP_INFO] = FIXED(proto_cursor_req),
+	[PROTO_GROUP_INFO] = FIXED(proto_cursor_req),
+	[PROTO_CLIENT_INFO] = FIXED(proto_cursor_req),
+	[PROTO_STATS] = FIXED(proto_hdr),
+	[PROTO_MAP] = FIXED(proto_map_req),
+	[PROTO_RELOAD] = FIXED(proto_hdr),
 };
 
 int proto_request_size(uint16_t type, size_t *min, size_t *max)

@@ -49,7 +49,16 @@ enum proto_type {
 	PROTO_REF,
 	PROTO_ATTACH,
 	PROTO_SET_PRIORITY,
-	PROTO_TYPE_LAST = PROTO_SET_PRIORITY,
+	/* Introspection and administration (shmpoolctl). */
+	PROTO_STATUS,
+	PROTO_REGION_INFO,
+	PROTO_HEAP_INFO,
+	PROTO_GROUP_INFO,
+	PROTO_CLIENT_INFO,
+	PROTO_STATS,
+	PROTO_MAP,
+	PROTO_RELOAD,
+	PROTO_TYPE_LAST = PROTO_RELOAD,
 
 	/* Daemon to client, unsolicited. */
 	PROTO_NOTIFY_ERROR = 0x7f00,            /* an error found in a fire-and-forget free */
@@ -155,7 +164,8 @@ struct proto_pool_stat_reply {
 	uint32_t pad;
 };
 
-struct proto_pool_info_req {
+/* Request of POOL_INFO and the other *_INFO lists (see below). */
+struct proto_cursor_req {                       /* *_INFO */
 	struct proto_hdr hdr;
 	uint64_t cursor;
 };
@@ -168,9 +178,13 @@ struct proto_pool_info_reply {
 	uint64_t num_free;
 	uint64_t min_free;
 	uint32_t attr;
-	uint32_t pad;
+	uint32_t id;
+	uint64_t stride;
+	uint64_t num_waiters;
+	uint64_t base;                          /* offset of block 0 in the region */
 	char name[PROTO_NAME_MAX];
 	char region[PROTO_NAME_MAX];
+	char attr_name[PROTO_NAME_MAX];
 };
 
 struct proto_block_alloc {
@@ -282,6 +296,158 @@ struct proto_set_priority {
 	struct proto_hdr hdr;
 	int32_t priority;
 	uint32_t pad;
+};
+
+/*
+ * Introspection.  Lists are walked with a cursor: a request carries the
+ * cursor (0 to start), a reply with status 1 carries one entry and the
+ * cursor of the next, status 0 means the end.  Every read is open to any
+ * connected client; PROTO_RELOAD, like pool create and destroy, needs uid 0,
+ * the daemon's uid or membership of [daemon] admin_group (-EACCES).
+ */
+struct proto_status_reply {                     /* PROTO_STATUS; request: proto_hdr */
+	struct proto_reply_hdr r;
+	uint32_t daemon_pid;
+	uint32_t clients;
+	uint64_t uptime_ms;
+	uint32_t regions;
+	uint32_t pools;
+	uint32_t heaps;                         /* heap instances */
+	uint32_t groups;
+	uint64_t region_bytes;                  /* mapped, all regions */
+	uint64_t pool_bytes;                    /* carved out for pools */
+	uint64_t pool_used_bytes;
+	uint64_t heap_bytes;                    /* what the pools leave */
+	uint64_t heap_used_bytes;
+	uint64_t waiters;
+	char version[32];
+	char socket[108];
+	char config[256];                       /* "" for the built-in default */
+};
+
+struct proto_region_info_reply {
+	struct proto_reply_hdr r;
+	uint64_t next_cursor;
+	uint32_t id;
+	uint32_t attr;
+	uint64_t size;
+	uint64_t granularity;
+	uint64_t used_bytes;                    /* pools' carve-outs and heap allocations */
+	uint64_t free_bytes;
+	uint32_t flags;                         /* PROTO_RI_* */
+	int32_t numa_node;                      /* -1: none */
+	char name[PROTO_NAME_MAX];
+	char backing[16];                       /* as configured: memfd, shm, hugetlb, file */
+	char obtained[32];                      /* e.g. "hugetlb→thp"; same as backing if nothing differs */
+	char attr_name[PROTO_NAME_MAX];
+	char heap[PROTO_NAME_MAX];              /* heap instance */
+	char path[256];                         /* shm name or file path, "" otherwise */
+};
+
+#define PROTO_RI_SEALED 0x1u
+#define PROTO_RI_LOCKED 0x2u
+#define PROTO_RI_BROKEN 0x4u
+
+/* One entry per (heap instance, region) pair; an empty instance gives one
+ * entry with an empty region name. */
+struct proto_heap_info_reply {
+	struct proto_reply_hdr r;
+	uint64_t next_cursor;
+	uint64_t total;                         /* the region's heap, pools included */
+	uint64_t free;
+	uint64_t largest_free;
+	uint64_t min_free;
+	uint64_t num_allocs;
+	uint64_t num_frees;
+	uint64_t num_used;                      /* live heap allocations (pools excluded) */
+	uint32_t region_id;
+	uint32_t attr;
+	char heap[PROTO_NAME_MAX];
+	char region[PROTO_NAME_MAX];
+	char attr_name[PROTO_NAME_MAX];
+};
+
+#define PROTO_GROUP_POOLS_MAX 32
+
+struct proto_group_info_reply {
+	struct proto_reply_hdr r;
+	uint64_t next_cursor;
+	uint32_t npools;                        /* in the group; names beyond the array are left out */
+	uint32_t select;                        /* 0 index, 1 fit, 2 attr */
+	char name[PROTO_NAME_MAX];
+	char select_name[16];
+	char pools[PROTO_GROUP_POOLS_MAX][PROTO_NAME_MAX];
+};
+
+struct proto_client_info_reply {
+	struct proto_reply_hdr r;
+	uint64_t next_cursor;
+	uint64_t conn_id;
+	uint32_t pid;
+	uint32_t uid;
+	uint32_t gid;
+	int32_t priority;
+	uint64_t bytes_held;
+	uint64_t blocks_held;
+	uint32_t waits;
+	uint32_t flags;                         /* PROTO_CI_SELF: the asking connection */
+	uint64_t connected_ms;                  /* how long ago it connected */
+	char comm[32];
+};
+
+#define PROTO_CI_SELF 0x1u
+
+struct proto_stats_reply {                      /* PROTO_STATS; request: proto_hdr */
+	struct proto_reply_hdr r;
+	uint64_t allocs;
+	uint64_t frees;
+	uint64_t failures;
+	uint64_t timeouts;
+	uint64_t reclaimed_bytes;
+	uint64_t connections;
+	uint64_t refused_connections;
+	uint64_t bad_messages;
+	uint64_t uptime_ms;
+};
+
+#define PROTO_MAP_POOL 1u
+#define PROTO_MAP_REGION 2u
+#define PROTO_MAP_CELLS_MAX 4096
+
+/* Cell kinds in a map reply. */
+#define PROTO_CELL_FREE 0u
+#define PROTO_CELL_USED 1u                      /* blocks or heap allocations */
+#define PROTO_CELL_POOL 2u                      /* region map: carved for a pool */
+
+struct proto_map_req {
+	struct proto_hdr hdr;
+	uint32_t kind;                          /* PROTO_MAP_POOL or PROTO_MAP_REGION */
+	uint32_t cells;                         /* wanted, 1..PROTO_MAP_CELLS_MAX */
+	char name[PROTO_NAME_MAX];
+};
+
+/*
+ * A pool map has one cell per block when the pool has at most the cells
+ * asked for, otherwise each cell covers units_per_cell blocks.  A region map
+ * divides the region into cells of equal bytes.  fill[i] is the used share
+ * of cell i (0..255) and kind[i] what mostly occupies it.
+ */
+struct proto_map_reply {
+	struct proto_reply_hdr r;
+	uint32_t ncells;
+	uint32_t kind;
+	uint64_t units;                         /* blocks or bytes in all */
+	uint64_t units_per_cell;
+	uint64_t used_units;
+	uint8_t fill[PROTO_MAP_CELLS_MAX];
+	uint8_t cell_kind[PROTO_MAP_CELLS_MAX];
+};
+
+#define PROTO_REPORT_MAX 4000
+
+struct proto_reload_reply {                     /* PROTO_RELOAD; request: proto_hdr */
+	struct proto_reply_hdr r;
+	char report[PROTO_REPORT_MAX];          /* one line per change, or the refusal */
 };
 
 /* PROTO_NOTIFY_ERROR: an error in a free that asked for no reply. */

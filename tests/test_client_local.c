@@ -393,7 +393,7 @@ static void fake_handle(struct fake *f, const void *buf, size_t len)
 		break;
 	}
 	case PROTO_POOL_INFO: {
-		const struct proto_pool_info_req *m = buf;
+		const struct proto_cursor_req *m = buf;
 		struct proto_pool_info_reply r;
 
 		memset(&r, 0, sizeof(r));

@@ -50,6 +50,7 @@ static void test_default(void **state)
 	assert_null(cfg.daemon.socket);
 	assert_int_equal(cfg.daemon.socket_mode, 0660);
 	assert_null(cfg.daemon.socket_group);
+	assert_null(cfg.daemon.admin_group);
 	assert_int_equal(cfg.daemon.max_clients, 1024);
 	assert_int_equal(cfg.daemon.log_level, LOG_LEVEL_NOTICE);
 	assert_int_equal(cfg.nattrs, 0);
@@ -80,11 +81,13 @@ static void test_daemon_keys(void **state)
 		"socket = /run/test/shmpool.sock\n"
 		"socket_mode = 0600\n"
 		"socket_group = shmusers\n"
+		"admin_group = shmadmin\n"
 		"max_clients = 17\n"
 		"log_level = debug\n", &cfg);
 	assert_string_equal(cfg.daemon.socket, "/run/test/shmpool.sock");
 	assert_int_equal(cfg.daemon.socket_mode, 0600);
 	assert_string_equal(cfg.daemon.socket_group, "shmusers");
+	assert_string_equal(cfg.daemon.admin_group, "shmadmin");
 	assert_int_equal(cfg.daemon.max_clients, 17);
 	assert_int_equal(cfg.daemon.log_level, LOG_LEVEL_DEBUG);
 	assert_int_equal(cfg.nregions, 0);
@@ -105,6 +108,7 @@ static void test_daemon_defaults(void **state)
 	assert_null(cfg.daemon.socket);
 	assert_int_equal(cfg.daemon.socket_mode, 0660);
 	assert_null(cfg.daemon.socket_group);
+	assert_null(cfg.daemon.admin_group);
 	assert_int_equal(cfg.daemon.max_clients, 1024);
 	assert_int_equal(cfg.daemon.log_level, LOG_LEVEL_NOTICE);
 	config_free(&cfg);
@@ -557,6 +561,8 @@ static void test_errors(void **state)
 		  "(use octal such as 0660)" },
 		{ "[daemon]\nsocket_group = a b\n",
 		  "test.conf:2: invalid group 'a b' for 'socket_group' in [daemon]" },
+		{ "[daemon]\nadmin_group = x,y\n",
+		  "test.conf:2: invalid group 'x,y' for 'admin_group' in [daemon]" },
 		{ "[daemon]\nmax_clients = 0\n",
 		  "test.conf:2: 'max_clients' in [daemon] must be between 1 and 1000000" },
 		{ "[daemon]\nmax_clients = 99999999999999999999999\n",
@@ -948,6 +954,7 @@ static void test_print_text(void **state)
 			    "# socket: not set, the default path applies\n"
 			    "socket_mode = 0660\n"
 			    "# socket_group: not set, the daemon's group\n"
+			    "# admin_group: not set, only root and the daemon's user administer\n"
 			    "max_clients = 1024\n"
 			    "log_level = notice\n"
 			    "\n"
