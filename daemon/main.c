@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,6 +109,7 @@ int main(int argc, char **argv)
 	char err[1024];
 	struct server srv;
 	uv_loop_t loop;
+	sigset_t sigs;
 
 	while ((opt = getopt_long(argc, argv, "fc:s:tvVh", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -202,6 +204,13 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	/* Signals wait until their handlers exist: a SIGTERM that arrives once
+	 * the socket accepts must still stop the daemon cleanly. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
 	rc = server_prepare(&srv);
 	if (rc == 0)
 		rc = server_listen(&srv);
@@ -222,6 +231,7 @@ int main(int argc, char **argv)
 	}
 	uv_loop_init(&loop);
 	server_start(&srv, &loop);
+	sigprocmask(SIG_UNBLOCK, &sigs, NULL);
 	report_ready(notify_fd, 0);
 #ifdef HAVE_SYSTEMD
 	sd_notifyf(0, "READY=1\nSTATUS=serving on %s\nMAINPID=%lu", srv.socket_path,

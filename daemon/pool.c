@@ -223,7 +223,10 @@ int dpool_request(struct server *srv, struct conn *c, struct dpool *p, uint32_t 
 	w->qe.queued = 0;
 	waitq_push(&p->waiters, &w->qe, c->priority);
 	if (timeout_ms > 0) {
-		if (deadline_push(&srv->deadlines, &w->dl, uv_now(srv->loop) + (uint64_t)timeout_ms) < 0) {
+		/* Rounded up, so a wait never ends before its full timeout. */
+		uint64_t start_ms = (uv_hrtime() + 999999) / 1000000;
+
+		if (deadline_push(&srv->deadlines, &w->dl, start_ms + (uint64_t)timeout_ms) < 0) {
 			waitq_remove(&p->waiters, &w->qe);
 			waiter_put(srv, w);
 			return -ENOMEM;

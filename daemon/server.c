@@ -289,27 +289,36 @@ static void on_accept(uv_poll_t *h, int status, int events)
 	}
 }
 
+/*
+ * Deadlines are in milliseconds of uv_hrtime(), not of the loop clock: the
+ * loop clock is truncated and cached at the start of an iteration, so it can
+ * lag behind, and a wait measured against it could end early.  The timer
+ * only wakes the loop; on_timer decides with the real clock.
+ */
+static uint64_t now_ms(void)
+{
+	return uv_hrtime() / 1000000;
+}
+
 void server_arm_timer(struct server *srv)
 {
 	struct deadline_entry *e = deadline_first(&srv->deadlines);
-	uint64_t now = uv_now(srv->loop);
+	uint64_t now = now_ms();
 
 	if (!e) {
 		uv_timer_stop(&srv->timer);
 		return;
 	}
+	uv_update_time(srv->loop);
 	uv_timer_start(&srv->timer, on_timer, e->when > now ? e->when - now : 0, 0);
 }
 
 static void on_timer(uv_timer_t *t)
 {
 	struct server *srv = t->data;
-	uint64_t now;
 	struct deadline_entry *e;
 
-	uv_update_time(srv->loop);
-	now = uv_now(srv->loop);
-	while ((e = deadline_first(&srv->deadlines)) && e->when <= now) {
+	while ((e = deadline_first(&srv->deadlines)) && e->when <= now_ms()) {
 		struct waiter *w = (struct waiter *)((char *)e - offsetof(struct waiter, dl));
 
 		dpool_waiter_expired(srv, w);

@@ -18,9 +18,11 @@ static struct harness *live[8];
 static void harness_atexit(void)
 {
 	for (size_t i = 0; i < sizeof(live) / sizeof(live[0]); i++) {
-		if (live[i]) {
-			harness_stop(live[i]);
-			harness_cleanup(live[i]);
+		struct harness *h = live[i];
+
+		if (h) {
+			harness_stop(h);  /* untracks h */
+			harness_cleanup(h);
 		}
 	}
 }

@@ -1,0 +1,316 @@
+/*
+ * The daemon goes away under connected clients, stopped or killed, and comes
+ * back on the same socket: every old connection learns it once with
+ * -ECONNRESET, then gets -ENOTCONN, and new connections work.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+#include "shmpool.h"
+
+static const char config[] =
+	"[region r0]\n"
+	"size = 4M\n"
+	"[pool p]\n"
+	"region = r0\n"
+	"block_size = 4096\n"
+	"blocks = 4\n";
+
+static struct harness h;
+
+/* A daemon that crashed, leaked under ASan or would not stop fails the
+ * test; its log says why. */
+static void print_log(int status)
+{
+	char buf[4096];
+	FILE *f = fopen(h.log, "r");
+	size_t n;
+
+	print_error("shmpoold exited with status %d; its log:\n", status);
+	if (!f)
+		return;
+	while ((n = fread(buf, 1, sizeof(buf) - 1, f)) > 0) {
+		buf[n] = '\0';
+		print_error("%s", buf);
+	}
+	fclose(f);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	return harness_start(&h, config) == 0 ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	int rc;
+
+	(void)state;
+	rc = harness_stop(&h);
+	if (rc != 0)
+		print_log(rc);
+	harness_cleanup(&h);
+	return rc == 0 ? 0 : -1;
+}
+
+static void on_alarm(int sig)
+{
+	static const char msg[] = "test_client_restart: hung, giving up\n";
+
+	(void)sig;
+	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
+		_exit(2);
+	_exit(1);
+}
+
+static shmpool_t *connect_new(void)
+{
+	shmpool_t *c = NULL;
+
+	assert_int_equal(shmpool_connect(h.socket, &c), 0);
+	return c;
+}
+
+static shmpool_pool_t *open_pool(shmpool_t *c)
+{
+	shmpool_pool_t *pool = NULL;
+
+	assert_int_equal(shmpool_pool_open(c, "p", &pool), 0);
+	return pool;
+}
+
+/* Every kind of call on a connection whose daemon is gone: -ENOTCONN. */
+static void expect_all_notconn(shmpool_t *c, shmpool_pool_t *pool, void *held)
+{
+	struct shmpool_pool_stat st;
+	struct shmpool_pool_info in;
+	shmpool_pool_t *q = NULL;
+	shmpool_ref_t ref;
+	size_t cursor = 0, bs;
+	void *x = NULL;
+
+	assert_int_equal(shmpool_pool_stat(pool, &st), -ENOTCONN);
+	assert_int_equal(shmpool_block_alloc(pool, &x, SHMPOOL_NO_WAIT), -ENOTCONN);
+	assert_int_equal(shmpool_block_alloc(pool, &x, SHMPOOL_FOREVER), -ENOTCONN);
+	assert_int_equal(shmpool_blocks_alloc(pool, 2, &x, 100), -ENOTCONN);
+	assert_int_equal(shmpool_block_free(pool, held), -ENOTCONN);
+	assert_int_equal(shmpool_free(c, held), -ENOTCONN);
+	assert_int_equal(shmpool_pool_open(c, "p", &q), -ENOTCONN);
+	assert_int_equal(shmpool_pool_reset_max(pool), -ENOTCONN);
+	assert_int_equal(shmpool_pool_info_next(c, &cursor, &in), -ENOTCONN);
+	assert_int_equal(shmpool_group_alloc(c, "g", 0, 1, &x, &bs, 0), -ENOTCONN);
+	assert_int_equal(shmpool_alloc(c, 0, 64, &x), -ENOTCONN);
+	assert_int_equal(shmpool_ref(c, held, &ref), -ENOTCONN);
+	assert_int_equal(shmpool_set_priority(c, 1), -ENOTCONN);
+	assert_null(x);
+	assert_null(q);
+}
+
+static void fill(void *p, size_t n, unsigned seed)
+{
+	unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		b[i] = (unsigned char)(i * 31 + seed);
+}
+
+static int check(const void *p, size_t n, unsigned seed)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != (unsigned char)(i * 31 + seed))
+			return 0;
+	return 1;
+}
+
+/*
+ * A clean stop (SIGTERM) and a restart: each old connection's first call,
+ * whatever it is (a request, a fire-and-forget free, a heap allocation),
+ * fails with -ECONNRESET, then everything with -ENOTCONN.
+ */
+static void test_stop_restart(void **state)
+{
+	shmpool_t *a = connect_new(), *b = connect_new(), *c = connect_new(), *n;
+	shmpool_pool_t *pa = open_pool(a), *pb = open_pool(b), *pc = open_pool(c), *pn;
+	struct shmpool_pool_stat st;
+	void *ba = NULL, *bb = NULL, *bc = NULL, *x = NULL, *heap = NULL;
+
+	(void)state;
+	assert_int_equal(shmpool_block_alloc(pa, &ba, SHMPOOL_NO_WAIT), 0);
+	assert_int_equal(shmpool_block_alloc(pb, &bb, SHMPOOL_NO_WAIT), 0);
+	assert_int_equal(shmpool_block_alloc(pc, &bc, SHMPOOL_NO_WAIT), 0);
+	assert_int_equal(shmpool_alloc(c, 0, 100, &heap), 0);
+	fill(ba, 4096, 1);
+
+	assert_int_equal(harness_stop(&h), 0);
+
+	assert_int_equal(shmpool_pool_stat(pa, &st), -ECONNRESET);
+	assert_int_equal(shmpool_pool_stat(pa, &st), -ENOTCONN);
+	expect_all_notconn(a, pa, ba);
+	/* The mapping stays until disconnect: no pointer faults. */
+	assert_true(check(ba, 4096, 1));
+
+	assert_int_equal(shmpool_block_free(pb, bb), -ECONNRESET);
+	expect_all_notconn(b, pb, bb);
+
+	assert_int_equal(shmpool_alloc(c, 0, 64, &x), -ECONNRESET);
+	assert_null(x);
+	expect_all_notconn(c, pc, bc);
+	assert_int_equal(shmpool_free(c, heap), -ENOTCONN);
+
+	/* Nothing listens now. */
+	n = NULL;
+	assert_int_equal(shmpool_connect(h.socket, &n), -ENOENT);
+
+	assert_int_equal(harness_restart(&h), 0);
+	/* Old connections stay dead; new ones see a fresh daemon. */
+	expect_all_notconn(a, pa, ba);
+	n = connect_new();
+	pn = open_pool(n);
+	assert_int_equal(shmpool_pool_stat(pn, &st), 0);
+	assert_int_equal(st.num_used, 0);
+	assert_int_equal(st.num_free, 4);
+	assert_int_equal(st.max_used, 0);
+	assert_int_equal(shmpool_block_alloc(pn, &x, SHMPOOL_NO_WAIT), 0);
+	memset(x, 0x77, 4096);
+	assert_int_equal(shmpool_block_free(pn, x), 0);
+
+	/* A dead connection can be reconnected by making a new one. */
+	shmpool_pool_close(pa);
+	shmpool_disconnect(a);
+	a = connect_new();
+	pa = open_pool(a);
+	assert_int_equal(shmpool_blocks_alloc(pa, 4, (void *[4]){ 0 }, SHMPOOL_NO_WAIT), 0);
+	assert_int_equal(shmpool_pool_stat(pn, &st), 0);
+	assert_int_equal(st.num_used, 4);
+
+	shmpool_pool_close(pa);
+	shmpool_pool_close(pb);
+	shmpool_pool_close(pc);
+	shmpool_pool_close(pn);
+	shmpool_disconnect(a);
+	shmpool_disconnect(b);
+	shmpool_disconnect(c);
+	shmpool_disconnect(n);
+}
+
+struct blocked {
+	shmpool_pool_t *pool;
+	int timeout;
+	int rc;
+};
+
+static void *blocked_main(void *arg)
+{
+	struct blocked *b = arg;
+	void *x = NULL;
+
+	b->rc = shmpool_block_alloc(b->pool, &x, b->timeout);
+	return NULL;
+}
+
+/* The daemon crashes (SIGKILL) while threads wait in it: their calls end
+ * with -ECONNRESET; a new daemon takes over the stale socket. */
+static void test_crash_while_waiting(void **state)
+{
+	shmpool_t *sp = connect_new(), *mon = connect_new(), *n;
+	shmpool_pool_t *pool = open_pool(sp), *mp = open_pool(mon), *pn;
+	struct blocked forever = { .pool = pool, .timeout = SHMPOOL_FOREVER, .rc = 1 };
+	struct blocked timed = { .pool = pool, .timeout = 600000, .rc = 1 };
+	struct shmpool_pool_stat st;
+	pthread_t t1, t2;
+	void *b[4];
+
+	(void)state;
+	signal(SIGALRM, on_alarm);
+	alarm(60);
+	assert_int_equal(shmpool_blocks_alloc(pool, 4, b, SHMPOOL_NO_WAIT), 0);
+	assert_int_equal(pthread_create(&t1, NULL, blocked_main, &forever), 0);
+	assert_int_equal(pthread_create(&t2, NULL, blocked_main, &timed), 0);
+	/* No assertion may leave while the threads use this frame. */
+	st.num_waiters = 0;
+	for (int i = 0; i < 2000; i++) {
+		if (shmpool_pool_stat(mp, &st) != 0 || st.num_waiters == 2)
+			break;
+		usleep(5000);
+	}
+
+	harness_kill(&h);
+	pthread_join(t1, NULL);
+	pthread_join(t2, NULL);
+	alarm(0);
+	assert_int_equal(st.num_waiters, 2);
+	assert_int_equal(forever.rc, -ECONNRESET);
+	assert_int_equal(timed.rc, -ECONNRESET);
+	expect_all_notconn(sp, pool, b[0]);
+	/* The monitor had nothing in flight: it learns on its next call. */
+	assert_int_equal(shmpool_pool_stat(mp, &st), -ECONNRESET);
+	expect_all_notconn(mon, mp, b[1]);
+	/* The crashed daemon left its socket file behind. */
+	n = NULL;
+	assert_int_equal(shmpool_connect(h.socket, &n), -ECONNREFUSED);
+
+	assert_int_equal(harness_restart(&h), 0);
+	n = connect_new();
+	pn = open_pool(n);
+	assert_int_equal(shmpool_pool_stat(pn, &st), 0);
+	assert_int_equal(st.num_used, 0);
+	assert_int_equal(st.num_waiters, 0);
+
+	shmpool_pool_close(pool);
+	shmpool_pool_close(mp);
+	shmpool_pool_close(pn);
+	shmpool_disconnect(sp);
+	shmpool_disconnect(mon);
+	shmpool_disconnect(n);
+}
+
+/* A restart in the middle of normal use, several times over. */
+static void test_repeated_restarts(void **state)
+{
+	(void)state;
+	for (int round = 0; round < 5; round++) {
+		shmpool_t *c = connect_new();
+		shmpool_pool_t *p = open_pool(c);
+		struct shmpool_pool_stat st;
+		void *b = NULL;
+
+		assert_int_equal(shmpool_block_alloc(p, &b, SHMPOOL_NO_WAIT), 0);
+		assert_int_equal(shmpool_pool_stat(p, &st), 0);
+		assert_int_equal(st.num_used, 1);
+		if (round % 2)
+			harness_kill(&h);
+		else
+			assert_int_equal(harness_stop(&h), 0);
+		assert_int_equal(shmpool_block_free(p, b), -ECONNRESET);
+		assert_int_equal(shmpool_block_free(p, b), -ENOTCONN);
+		shmpool_pool_close(p);
+		shmpool_disconnect(c);
+		assert_int_equal(harness_restart(&h), 0);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_stop_restart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crash_while_waiting, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repeated_restarts, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
