@@ -182,6 +182,18 @@ int harness_stop(struct harness *h)
 	return -1;
 }
 
+int harness_finish(struct harness *h)
+{
+	int rc = harness_stop(h);
+
+	if (rc != 0) {
+		fprintf(stderr, "shmpoold exited with status %d\n", rc);
+		dump_log(h);
+	}
+	harness_cleanup(h);
+	return rc == 0 ? 0 : -1;
+}
+
 void harness_kill(struct harness *h)
 {
 	if (h->pid <= 0)

@@ -26,6 +26,11 @@ int harness_start(struct harness *h, const char *config_text);
  * had to be killed. */
 int harness_stop(struct harness *h);
 
+/* Stop the daemon and remove its directory.  A daemon that crashed, leaked
+ * under ASan or would not stop fails: its log is printed and -1 returned,
+ * for a cmocka teardown to report. */
+int harness_finish(struct harness *h);
+
 /* SIGKILL the daemon (a crash) and reap it. */
 void harness_kill(struct harness *h);
 

@@ -45,24 +45,6 @@ static shmpool_t *sp;
 static pid_t children[8];
 static int nchildren;
 
-/* A daemon that crashed, leaked under ASan or would not stop fails the
- * test; its log says why. */
-static void print_log(int status)
-{
-	char buf[4096];
-	FILE *f = fopen(h.log, "r");
-	size_t n;
-
-	print_error("shmpoold exited with status %d; its log:\n", status);
-	if (!f)
-		return;
-	while ((n = fread(buf, 1, sizeof(buf) - 1, f)) > 0) {
-		buf[n] = '\0';
-		print_error("%s", buf);
-	}
-	fclose(f);
-}
-
 static int setup(void **state)
 {
 	(void)state;
@@ -75,8 +57,6 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	int rc;
-
 	(void)state;
 	for (int i = 0; i < nchildren; i++) {
 		if (children[i] > 0) {
@@ -87,11 +67,7 @@ static int teardown(void **state)
 	nchildren = 0;
 	shmpool_disconnect(sp);
 	sp = NULL;
-	rc = harness_stop(&h);
-	if (rc != 0)
-		print_log(rc);
-	harness_cleanup(&h);
-	return rc == 0 ? 0 : -1;
+	return harness_finish(&h);
 }
 
 static shmpool_pool_t *open_pool(shmpool_t *c, const char *name)

@@ -42,24 +42,6 @@ static const char config[] =
 
 static struct harness h;
 
-/* A daemon that crashed, leaked under ASan or would not stop fails the
- * test; its log says why. */
-static void print_log(int status)
-{
-	char buf[4096];
-	FILE *f = fopen(h.log, "r");
-	size_t n;
-
-	print_error("shmpoold exited with status %d; its log:\n", status);
-	if (!f)
-		return;
-	while ((n = fread(buf, 1, sizeof(buf) - 1, f)) > 0) {
-		buf[n] = '\0';
-		print_error("%s", buf);
-	}
-	fclose(f);
-}
-
 static int setup(void **state)
 {
 	(void)state;
@@ -68,14 +50,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	int rc;
-
 	(void)state;
-	rc = harness_stop(&h);
-	if (rc != 0)
-		print_log(rc);
-	harness_cleanup(&h);
-	return rc == 0 ? 0 : -1;
+	return harness_finish(&h);
 }
 
 static void on_alarm(int sig)
