@@ -485,6 +485,29 @@ SHMPOOL_API int shmpool_blocks_alloc_contiguous(shmpool_pool_t *pool, size_t cou
 	return blocks_request(pool, count, first, timeout_ms, 1);
 }
 
+/*
+ * Enter the connection of pool for an operation on the run of count blocks
+ * that starts at first, and check the run: -EINVAL unless first is a block
+ * of the pool and the run stays inside it.  On success the caller is inside
+ * the connection and leaves it with client_conn_leave.
+ */
+static int run_begin(shmpool_pool_t *pool, const void *first, size_t count,
+		     struct client_pool **cp, uint32_t *index)
+{
+	shmpool_t *sp = pool->sp;
+	int rc = client_conn_enter(sp);
+
+	if (rc < 0)
+		return rc;
+	*cp = client_pool_get(sp, pool->id);
+	rc = *cp ? client_pool_index(sp, *cp, first, index) : -ENOENT;
+	if (rc == 0 && count > (*cp)->num_blocks - *index)
+		rc = -EINVAL;
+	if (rc < 0)
+		client_conn_leave(sp);
+	return rc;
+}
+
 SHMPOOL_API int shmpool_blocks_get(shmpool_pool_t *pool, void *first, size_t count)
 {
 	struct proto_blocks_get m;
@@ -499,15 +522,9 @@ SHMPOOL_API int shmpool_blocks_get(shmpool_pool_t *pool, void *first, size_t cou
 	if (count == 0)
 		return 0;
 	sp = pool->sp;
-	rc = client_conn_enter(sp);
+	rc = run_begin(pool, first, count, &cp, &index);
 	if (rc < 0)
 		return rc;
-	cp = client_pool_get(sp, pool->id);
-	rc = cp ? client_pool_index(sp, cp, first, &index) : -ENOENT;
-	if (rc == 0 && count > cp->num_blocks - index)
-		rc = -EINVAL;
-	if (rc < 0)
-		goto out;
 	memset(&m, 0, sizeof(m));
 	m.hdr.type = PROTO_BLOCKS_GET;
 	m.pool_id = pool->id;
@@ -518,7 +535,6 @@ SHMPOOL_API int shmpool_blocks_get(shmpool_pool_t *pool, void *first, size_t cou
 	cp = client_pool_get(sp, pool->id);
 	for (size_t k = 0; rc == 0 && cp && k < count && index + k < cp->num_blocks; k++)
 		client_hold_add(sp, cp, index + (uint32_t)k);
-out:
 	client_conn_leave(sp);
 	return rc;
 }
@@ -586,15 +602,9 @@ SHMPOOL_API int shmpool_blocks_free_contiguous(shmpool_pool_t *pool, void *first
 	if (count == 0)
 		return 0;
 	sp = pool->sp;
-	rc = client_conn_enter(sp);
+	rc = run_begin(pool, first, count, &cp, &index);
 	if (rc < 0)
 		return rc;
-	cp = client_pool_get(sp, pool->id);
-	rc = cp ? client_pool_index(sp, cp, first, &index) : -ENOENT;
-	if (rc == 0 && count > cp->num_blocks - index)
-		rc = -EINVAL;
-	if (rc < 0)
-		goto out;
 	for (uint32_t k = 0; k < count && held; k++)
 		held = client_hold_count(sp, cp, index + k) > 0;
 	memset(&m, 0, sizeof(m));

@@ -152,6 +152,24 @@ static int memfd_seal(const struct config_region *cfg, int fd, char *err, size_t
 	return 0;
 }
 
+/* A plain memfd of o->size bytes, sealed against resizing. */
+static int memfd_sealed(const struct config_region *cfg, struct region_open *o, char *err,
+			size_t errlen)
+{
+	int rc = memfd_open(cfg, o->size, &o->fd, err, errlen);
+
+	if (rc < 0)
+		return rc;
+	rc = memfd_seal(cfg, o->fd, err, errlen);
+	if (rc < 0) {
+		close(o->fd);
+		o->fd = -1;
+		return rc;
+	}
+	o->sealed = 1;
+	return 0;
+}
+
 static int open_memfd(const struct config_region *cfg, struct region_open *o, char *err,
 		      size_t errlen)
 {
@@ -163,15 +181,9 @@ static int open_memfd(const struct config_region *cfg, struct region_open *o, ch
 		region_error(err, errlen, cfg, "size is too large");
 		return -EINVAL;
 	}
-	rc = memfd_open(cfg, o->size, &o->fd, err, errlen);
+	rc = memfd_sealed(cfg, o, err, errlen);
 	if (rc < 0)
 		return rc;
-	rc = memfd_seal(cfg, o->fd, err, errlen);
-	if (rc < 0) {
-		close(o->fd);
-		return rc;
-	}
-	o->sealed = 1;
 	o->pages = REGION_PAGES_NORMAL;
 	return 0;
 }
@@ -422,15 +434,9 @@ static int open_hugetlb(const struct config_region *cfg, struct region_open *o, 
 	/* hugepages = prefer: a plain memfd, with transparent huge pages when
 	 * the kernel's shmem policy allows them.  The size stays rounded to
 	 * the huge page size so that every huge page can be filled. */
-	rc = memfd_open(cfg, o->size, &o->fd, err, errlen);
+	rc = memfd_sealed(cfg, o, err, errlen);
 	if (rc < 0)
 		return rc;
-	rc = memfd_seal(cfg, o->fd, err, errlen);
-	if (rc < 0) {
-		close(o->fd);
-		return rc;
-	}
-	o->sealed = 1;
 	o->pages = thp_shmem_allowed(CONFIG_DEFAULT_PAGE_SIZE) ? REGION_PAGES_THP :
 								 REGION_PAGES_NORMAL;
 	log_notice("region '%s': %s; using %s", cfg->name, why,
