@@ -22,6 +22,7 @@
 
 static void on_signal(uv_signal_t *h, int signum);
 static int group_id(const char *group, gid_t *gid);
+static int server_apply_config(struct server *srv, char *report, size_t len);
 static void on_accept(uv_poll_t *h, int status, int events);
 static void on_timer(uv_timer_t *t);
 
@@ -211,8 +212,13 @@ int server_listen(struct server *srv)
 		fd = SD_LISTEN_FDS_START;
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		struct sockaddr_un sa;
+		socklen_t len = sizeof(sa);
+
 		srv->listen_activated = 1;
-		log_info("using the socket passed by systemd");
+		if (getsockname(fd, (struct sockaddr *)&sa, &len) == 0 && sa.sun_path[0])
+			snprintf(srv->socket_path, sizeof(srv->socket_path), "%s", sa.sun_path);
+		log_info("using the socket passed by systemd: %s", srv->socket_path);
 	}
 #endif
 	if (fd < 0) {
@@ -534,6 +540,21 @@ void server_reap_pools(struct server *srv)
  * per change (or the refusal) for shmpoolctl.
  */
 int server_reload(struct server *srv, char *report, size_t len)
+{
+	int rc;
+
+#ifdef HAVE_SYSTEMD
+	sd_notify(0, "RELOADING=1");
+#endif
+	rc = server_apply_config(srv, report, len);
+#ifdef HAVE_SYSTEMD
+	sd_notifyf(0, "READY=1\nSTATUS=serving on %s", srv->socket_path);
+#endif
+	return rc;
+}
+
+/* The work of server_reload, between the notifications to systemd. */
+static int server_apply_config(struct server *srv, char *report, size_t len)
 {
 	struct config cfg;
 	char err[1024];
