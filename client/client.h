@@ -90,6 +90,14 @@ union client_reply {
 	struct proto_pool_info_reply info;
 	struct proto_heap_reply heap;
 	struct proto_ref_reply ref;
+	struct proto_status_reply status;
+	struct proto_region_info_reply region_info;
+	struct proto_heap_info_reply heap_info;
+	struct proto_group_info_reply group_info;
+	struct proto_client_info_reply client_info;
+	struct proto_stats_reply stats;
+	struct proto_map_reply map;
+	struct proto_reload_reply reload;
 };
 
 /* A call waiting for its reply; it lives on the caller's stack. */

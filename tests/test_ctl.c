@@ -350,7 +350,7 @@ static void test_status(void **state)
 		 "clients  2\n"
 		 "regions  2, 1.2 MiB mapped\n"
 		 "pools    2, 33.0 KiB carved, 0 B used\n"
-		 "heaps    2, 1.2 MiB, 0 B used\n"
+		 "heaps    2, 1.2 MiB outside pools, 0 B used\n"
 		 "groups   1\n"
 		 "waiters  0\n",
 		 PACKAGE_VERSION, (int)h.pid, h.socket, h.config);
@@ -625,7 +625,7 @@ static void test_stats(void **state)
 		 "frees                11\n"
 		 "failures             1\n"
 		 "timeouts             1\n"
-		 "reclaimed bytes      128\n"
+		 "reclaimed            128 B\n"
 		 "connections          4\n"
 		 "refused connections  0\n"
 		 "bad messages         0\n");
@@ -694,7 +694,7 @@ static void test_map(void **state)
 	barrier();
 	CTL("map", "small");
 	expect_run(0,
-		   "pool 'small': 16 blocks, 7 used, 1 per cell\n"
+		   "pool 'small': 16 blocks, 7 used, 1 block per cell\n"
 		   "#..###.###......\n"
 		   "legend: . free  # used  1-9 tenths used\n",
 		   "");
@@ -740,7 +740,7 @@ static void test_map(void **state)
 	CTL("map", "wide");
 	assert_int_equal(r.status, 0);
 	memset(want, 0, sizeof(want));
-	strcpy(want, "pool 'wide': 512 blocks, 511 used, 2 per cell\n5");
+	strcpy(want, "pool 'wide': 512 blocks, 511 used, 2 blocks per cell\n5");
 	memset(want + strlen(want), '#', 63);
 	strcat(want, "\n");
 	for (int row = 0; row < 3; row++) {
