@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -87,6 +88,19 @@ static void report_ready(int notify_fd, char status)
 		if (write(notify_fd, &status, 1) != 1)
 			log_warning("cannot report start-up status to the parent: %s", strerror(errno));
 		close(notify_fd);
+	}
+}
+
+/* Every client costs a descriptor: use all the kernel allows us rather than
+ * the historical soft limit of 1024. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_warning("cannot raise the open-file limit: %s", strerror(errno));
 	}
 }
 
@@ -204,6 +218,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	raise_fd_limit();
 	/* Signals wait until their handlers exist: a SIGTERM that arrives once
 	 * the socket accepts must still stop the daemon cleanly. */
 	sigemptyset(&sigs);

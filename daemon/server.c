@@ -258,6 +258,11 @@ void server_conn_closed(struct server *srv, struct conn *c)
 {
 	srv->conns[c->slot] = NULL;
 	srv->nconns--;
+	if (srv->accept_paused && srv->running) {
+		srv->accept_paused = 0;
+		uv_poll_start(&srv->listen_poll, UV_READABLE, on_accept);
+		log_notice("a descriptor is free again; accepting connections");
+	}
 }
 
 static void on_accept(uv_poll_t *h, int status, int events)
@@ -272,8 +277,17 @@ static void on_accept(uv_poll_t *h, int status, int events)
 		int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR)
+			if (errno == EMFILE || errno == ENFILE) {
+				/* Out of descriptors: stop accepting until a
+				 * connection closes, instead of spinning on a
+				 * socket that stays readable. */
+				log_warning("accept: %s; pausing until a client leaves",
+					    strerror(errno));
+				uv_poll_stop(&srv->listen_poll);
+				srv->accept_paused = 1;
+			} else if (errno != EAGAIN && errno != EINTR) {
 				log_warning("accept: %s", strerror(errno));
+			}
 			return;
 		}
 		if (srv->nconns >= srv->cfg.daemon.max_clients) {

@@ -151,6 +151,7 @@ struct server {
 	int max_waits;
 	int exit_code;
 	int running;
+	int accept_paused;           /* out of fds: not accepting until a close */
 	int verbose;                 /* -v given: [daemon] log_level does not apply */
 };
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -24,6 +25,8 @@
 static struct harness h;
 
 static const char config[] =
+	"[daemon]\n"
+	"max_clients = 4096\n"
 	"[region r0]\n"
 	"size = 4M\n"
 	"[pool p]\n"
@@ -334,6 +337,155 @@ static void test_random_bytes(void **state)
 	normal_client();
 }
 
+/* Every block of pool "p" is free again: what attackers took went back. */
+static void assert_pool_free(void)
+{
+	struct proto_name_req open = { 0 };
+	struct proto_pool_reply pr;
+	struct proto_pool_req st = { 0 };
+	struct proto_pool_stat_reply sr;
+	int fd = hello(), rfd;
+
+	hdr_set(&open.hdr, PROTO_POOL_OPEN, 30);
+	proto_set_name(open.name, "p");
+	assert_int_equal(proto_send(fd, &open, sizeof(open), -1, 0), 0);
+	assert_int_equal(recv_msg(fd, &pr, sizeof(pr), &rfd), (long)sizeof(pr));
+	if (rfd >= 0)
+		close(rfd);
+	hdr_set(&st.hdr, PROTO_POOL_STAT, 31);
+	st.pool_id = pr.pool.id;
+	assert_int_equal(proto_send(fd, &st, sizeof(st), -1, 0), 0);
+	assert_int_equal(recv_msg(fd, &sr, sizeof(sr), &rfd), (long)sizeof(sr));
+	assert_int_equal(sr.r.status, 0);
+	assert_int_equal(sr.num_used, 0);
+	assert_int_equal(sr.num_free, 16);
+	assert_int_equal(sr.num_waiters, 0);
+	close(fd);
+}
+
+/* Frees of random offsets, blocks and heap alike: every one is refused with
+ * the error its offset deserves, and nothing of anyone else's goes. */
+static void test_random_frees(void **state)
+{
+	unsigned int seed = 777;
+	int fd = hello();
+	struct {
+		struct proto_block_free f;
+		uint32_t idx[4];
+	} bf;
+	struct proto_heap_free hf;
+
+	(void)state;
+	for (uint32_t round = 0; round < 500; round++) {
+		uint32_t n = 1 + (uint32_t)rand_r(&seed) % 4;
+		union {
+			struct proto_reply_hdr r;
+			unsigned char b[256];
+		} in;
+		int rfd;
+
+		memset(&bf, 0, sizeof(bf));
+		hdr_set(&bf.f.hdr, PROTO_BLOCK_FREE, 100 + round);
+		bf.f.pool_id = (uint32_t)rand_r(&seed) % 3;
+		bf.f.count = n;
+		bf.f.nindices = n;
+		bf.f.flags = PROTO_F_SYNC;
+		for (uint32_t k = 0; k < n; k++)
+			bf.idx[k] = (uint32_t)rand_r(&seed) % 40;
+		assert_int_equal(proto_send(fd, &bf, sizeof(bf.f) + n * sizeof(uint32_t), -1, 0), 0);
+		assert_true(recv_msg(fd, &in, sizeof(in), &rfd) >= (long)sizeof(in.r));
+		if (in.r.status != -EINVAL && in.r.status != -EFAULT && in.r.status != -ENOENT) {
+			print_message("seed 777, round %u: block free status %d\n", round,
+				      in.r.status);
+			fail();
+		}
+
+		memset(&hf, 0, sizeof(hf));
+		hdr_set(&hf.hdr, PROTO_HEAP_FREE, 1000 + round);
+		hf.region_id = (uint32_t)rand_r(&seed) % 2;
+		hf.offset = ((uint64_t)rand_r(&seed) << 4) % (8u << 20);
+		hf.flags = PROTO_F_SYNC;
+		assert_int_equal(proto_send(fd, &hf, sizeof(hf), -1, 0), 0);
+		assert_true(recv_msg(fd, &in, sizeof(in), &rfd) >= (long)sizeof(in.r));
+		if (in.r.status != -EINVAL && in.r.status != -EFAULT) {
+			print_message("seed 777, round %u: heap free of %llu: status %d\n", round,
+				      (unsigned long long)hf.offset, in.r.status);
+			fail();
+		}
+	}
+	close(fd);
+	normal_client();
+	assert_pool_free();
+}
+
+/* 2,000 connections opened and left idle do not stop anyone else. */
+static void test_idle_connections(void **state)
+{
+	enum { IDLE = 2000 };
+	static int fds[IDLE];
+	struct rlimit rl;
+
+	(void)state;
+	getrlimit(RLIMIT_NOFILE, &rl);
+	if (rl.rlim_max < IDLE + 64) {
+		print_message("skipped: the open-file limit (%llu) is below %d\n",
+			      (unsigned long long)rl.rlim_max, IDLE + 64);
+		skip();
+	}
+	rl.rlim_cur = rl.rlim_max;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	for (int i = 0; i < IDLE; i++)
+		fds[i] = i % 2 ? hello() : raw_connect();
+	normal_client();
+	for (int i = 0; i < IDLE; i++)
+		close(fds[i]);
+	normal_client();
+	assert_pool_free();
+}
+
+/*
+ * A client that sends requests and never reads its replies: the daemon
+ * buffers a bounded amount for it, then drops it.  Its socket then reaches
+ * end of stream once the replies already sent are read.
+ */
+static void test_never_reads(void **state)
+{
+	int fd = hello(), rfd;
+	struct proto_pool_req m;
+	union {
+		struct proto_reply_hdr r;
+		unsigned char b[PROTO_MAX_MESSAGE];
+	} in;
+	long n;
+	int sent = 0;
+
+	(void)state;
+	memset(&m, 0, sizeof(m));
+	hdr_set(&m.hdr, PROTO_POOL_STAT, 40);
+	m.pool_id = 999;
+	for (int i = 0; i < 200000; i++) {
+		int rc = proto_send(fd, &m, sizeof(m), -1, MSG_DONTWAIT);
+
+		if (rc == -EAGAIN) {
+			usleep(1000);
+			continue;
+		}
+		if (rc < 0)
+			break;
+		sent++;
+	}
+	assert_true(sent > 1000);
+	normal_client();
+	/* Drain: the daemon closed the connection, so this ends. */
+	do
+		n = recv_msg(fd, &in, sizeof(in), &rfd);
+	while (n > 0);
+	assert_int_equal(n, 0);
+	close(fd);
+	normal_client();
+	assert_pool_free();
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -362,6 +514,9 @@ int main(void)
 		cmocka_unit_test(test_unexpected_fd),
 		cmocka_unit_test(test_bad_free_fields),
 		cmocka_unit_test(test_random_bytes),
+		cmocka_unit_test(test_random_frees),
+		cmocka_unit_test(test_idle_connections),
+		cmocka_unit_test(test_never_reads),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
