@@ -231,6 +231,22 @@ static size_t reply_size(uint16_t req)
 		return sizeof(struct proto_heap_reply);
 	case PROTO_REF:
 		return sizeof(struct proto_ref_reply);
+	case PROTO_STATUS:
+		return sizeof(struct proto_status_reply);
+	case PROTO_REGION_INFO:
+		return sizeof(struct proto_region_info_reply);
+	case PROTO_HEAP_INFO:
+		return sizeof(struct proto_heap_info_reply);
+	case PROTO_GROUP_INFO:
+		return sizeof(struct proto_group_info_reply);
+	case PROTO_CLIENT_INFO:
+		return sizeof(struct proto_client_info_reply);
+	case PROTO_STATS:
+		return sizeof(struct proto_stats_reply);
+	case PROTO_MAP:
+		return sizeof(struct proto_map_reply);
+	case PROTO_RELOAD:
+		return sizeof(struct proto_reload_reply);
 	default:
 		return sizeof(struct proto_reply_hdr);
 	}
@@ -392,6 +408,10 @@ static void conn_dispatch(shmpool_t *sp, size_t len, int fd)
 	else if (rc == 0 && r->status < 0)
 		rc = r->status;
 	if (rc < 0) {
+		/* An error may come with a body, such as a refused reload's
+		 * report. */
+		if (rc == r->status && len > sizeof(*r) && len <= sizeof(p->reply))
+			memcpy(&p->reply, sp->rx, len);
 		pending_complete(p, rc);
 		return;
 	}

@@ -476,11 +476,13 @@ static void test_never_reads(void **state)
 	}
 	assert_true(sent > 1000);
 	normal_client();
-	/* Drain: the daemon closed the connection, so this ends. */
+	/* Drain: the daemon closed the connection, so this ends, with a reset
+	 * when requests it never read were still queued. */
 	do
 		n = recv_msg(fd, &in, sizeof(in), &rfd);
 	while (n > 0);
-	assert_int_equal(n, 0);
+	if (n != 0 && n != -ECONNRESET)
+		fail_msg("the connection of a client that never reads ended with %ld", n);
 	close(fd);
 	normal_client();
 	assert_pool_free();
