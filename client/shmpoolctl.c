@@ -735,6 +735,8 @@ static void regions_json(const struct vec *v)
 		json_bool(&j, "sealed", r->flags & PROTO_RI_SEALED);
 		json_bool(&j, "locked", r->flags & PROTO_RI_LOCKED);
 		json_bool(&j, "broken", r->flags & PROTO_RI_BROKEN);
+		json_str(&j, "scrub", r->scrub);
+		json_u64(&j, "scrubbed_bytes", r->scrubbed_bytes);
 		json_key(&j, "numa_node");
 		if (r->numa_node >= 0)
 			fprintf(j.f, "%" PRId32, r->numa_node);
@@ -1057,7 +1059,7 @@ static int cmd_clients(struct ctl *ctl, const struct cmd_args *a)
 
 static int stats_print(struct ctl *ctl, const struct proto_stats_reply *s)
 {
-	char b[32], n[7][24], reclaimed[16];
+	char b[32], n[8][24], reclaimed[16], scrubbed[16];
 	struct table t;
 
 	table_init(&t, 2, NULL, "ll");
@@ -1070,6 +1072,8 @@ static int stats_print(struct ctl *ctl, const struct proto_stats_reply *s)
 	kv_row(&t, "connections", fmt_u64(n[4], s->connections));
 	kv_row(&t, "refused connections", fmt_u64(n[5], s->refused_connections));
 	kv_row(&t, "bad messages", fmt_u64(n[6], s->bad_messages));
+	kv_row(&t, "refusals", fmt_u64(n[7], s->refusals));
+	kv_row(&t, "scrubbed", fmt_size(scrubbed, s->scrubbed_bytes));
 	return ctl_table(ctl, &t);
 }
 
@@ -1087,6 +1091,8 @@ static void stats_json(const struct proto_stats_reply *s)
 	json_u64(&j, "connections", s->connections);
 	json_u64(&j, "refused_connections", s->refused_connections);
 	json_u64(&j, "bad_messages", s->bad_messages);
+	json_u64(&j, "refusals", s->refusals);
+	json_u64(&j, "scrubbed_bytes", s->scrubbed_bytes);
 	json_close(&j, '}');
 }
 
@@ -1141,6 +1147,10 @@ static void prom_counters(const struct prom *pr)
 		  offsetof(struct proto_stats_reply, refused_connections) },
 		{ "shmpool_bad_messages_total", "Malformed messages received.",
 		  offsetof(struct proto_stats_reply, bad_messages) },
+		{ "shmpool_refusals_total", "Requests refused by access lists, quotas or limits.",
+		  offsetof(struct proto_stats_reply, refusals) },
+		{ "shmpool_scrubbed_bytes_total", "Bytes zeroed between owners.",
+		  offsetof(struct proto_stats_reply, scrubbed_bytes) },
 	};
 	const unsigned char *base = (const unsigned char *)&pr->stats;
 

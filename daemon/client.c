@@ -72,6 +72,11 @@ int conn_create(struct server *srv, int fd, struct conn **out)
 	c->gid = cred.gid;
 	c->connected_ms = uv_now(srv->loop);
 	read_comm(c);
+	if (access_conn_init(c) < 0) {
+		free(c->groups);
+		free(c);
+		return -ENOMEM;
+	}
 	uv_poll_init(srv->loop, &c->poll, fd);
 	c->poll.data = c;
 	c->poll_events = UV_READABLE | UV_DISCONNECT;
@@ -89,6 +94,13 @@ static void on_conn_closed(uv_handle_t *h)
 	free(c->regions_sent);
 	free(c->pools_sent);
 	free(c->pool_blocks);
+	free(c->groups);
+	while (c->heap_use) {
+		struct conn_heap_use *u = c->heap_use;
+
+		c->heap_use = u->next;
+		free(u);
+	}
 	free(c);
 }
 
@@ -255,12 +267,19 @@ int conn_region_desc(struct conn *c, uint32_t region_id, struct proto_reply_hdr 
 		     struct proto_region_desc *d)
 {
 	const struct region *reg = server_region(c->srv, region_id);
+	int access = access_region(c->srv, c, region_id);
+	int fd;
 
-	if (!reg)
+	if (!reg || access == CONFIG_ACCESS_NONE)
 		return -1;
 	if (bytemap_reserve(&c->regions_sent, &c->nregions_sent, region_id) < 0)
 		return -1;
 	if (c->regions_sent[region_id])
+		return -1;
+	/* A read-only client gets a read-only fd: its mapping cannot write,
+	 * whatever it asks of mmap. */
+	fd = access == CONFIG_ACCESS_RW ? reg->fd : access_ro_fd(c->srv, region_id);
+	if (fd < 0)
 		return -1;
 	c->regions_sent[region_id] = 1;
 	memset(d, 0, sizeof(*d));
@@ -268,9 +287,10 @@ int conn_region_desc(struct conn *c, uint32_t region_id, struct proto_reply_hdr 
 	d->attr = reg->attr;
 	d->size = reg->size;
 	d->granularity = reg->granularity;
+	d->flags = access == CONFIG_ACCESS_RW ? 0 : PROTO_F_READ_ONLY;
 	proto_set_name(d->name, reg->name);
 	r->flags |= PROTO_F_REGION;
-	return reg->fd;
+	return fd;
 }
 
 /* Fill the pool descriptor of a reply if this connection has not seen the
@@ -324,6 +344,12 @@ static void handle_hello(struct conn *c, const struct proto_hello *m)
 		conn_close(c);
 		return;
 	}
+	r.r.status = access_admit(c->srv, c);
+	if (r.r.status < 0) {
+		conn_send(c, &r, sizeof(r), -1);
+		conn_close(c);
+		return;
+	}
 	c->hello_done = 1;
 	conn_send(c, &r, sizeof(r), -1);
 }
@@ -353,6 +379,11 @@ static void handle_pool_open(struct conn *c, const struct proto_name_req *m)
 		conn_send_status(c, PROTO_POOL_OPEN | PROTO_REPLY, m->hdr.id, -ENOENT);
 		return;
 	}
+	if (access_pool(c->srv, c, c->srv->pools[lp->id]) == CONFIG_ACCESS_NONE) {
+		access_refused(c, REFUSE_ACCESS, "may not open pool '%s'", name);
+		conn_send_status(c, PROTO_POOL_OPEN | PROTO_REPLY, m->hdr.id, -EACCES);
+		return;
+	}
 	send_pool_reply(c, PROTO_POOL_OPEN, m->hdr.id, c->srv->pools[lp->id]);
 }
 
@@ -369,6 +400,8 @@ static void handle_pool_create(struct conn *c, const struct proto_pool_create *m
 		return;
 	}
 	rc = server_may_admin(srv, c);
+	if (rc < 0)
+		access_refused(c, REFUSE_ADMIN, "may not create pools");
 	if (rc == 0)
 		rc = layout_pool_create(srv->layout, name, m->block_size, m->num_blocks, m->align,
 					m->attr, (m->flags & PROTO_F_HAS_REGION) ? region : NULL,
@@ -399,6 +432,8 @@ static void handle_pool_destroy(struct conn *c, const struct proto_name_req *m)
 		return;
 	}
 	rc = server_may_admin(srv, c);
+	if (rc < 0)
+		access_refused(c, REFUSE_ADMIN, "may not destroy pools");
 	if (rc == 0)
 		rc = server_destroy_pool(srv, name);
 	if (rc == 0)
@@ -550,10 +585,16 @@ static void handle_attach(struct conn *c, const struct proto_attach *m)
 	    (ref.kind != PROTO_REF_BLOCK && ref.kind != PROTO_REF_HEAP) ||
 	    !server_region(srv, ref.region_id)) {
 		rc = -EINVAL;
+	} else if (access_region(srv, c, ref.region_id) == CONFIG_ACCESS_NONE) {
+		access_refused(c, REFUSE_ACCESS, "may not attach memory of region '%s'",
+			       server_region(srv, ref.region_id)->name);
+		rc = -EACCES;
 	} else if (ref.kind == PROTO_REF_BLOCK) {
 		p = dpool_find(srv, ref.region_id, ref.offset, &i, &exact);
 		if (!p || !exact || p->retired || p->holders[i] == 0 || p->gen[i] != ref.generation)
 			rc = -ESTALE;
+		else if (access_pool(srv, c, p) == CONFIG_ACCESS_NONE)
+			rc = -EACCES;
 		else
 			rc = dpool_attach(srv, c, p, i);
 		if (rc == 0) {
@@ -697,6 +738,46 @@ static void conn_dispatch(struct conn *c, size_t len)
 	}
 }
 
+/*
+ * Handle one received message of len bytes, with the fd it carried (or -1):
+ * the path of every request after recvmsg.  The fuzzing harness feeds
+ * messages through here too.
+ */
+void conn_feed(struct conn *c, const void *buf, size_t len, int fd)
+{
+	uint32_t id = 0;
+
+	if (len > sizeof(rxbuf.bytes)) {
+		if (fd >= 0)
+			close(fd);
+		conn_send_status(c, PROTO_ERROR, 0, -EMSGSIZE);
+		return;
+	}
+	if (buf != rxbuf.bytes)
+		memcpy(rxbuf.bytes, buf, len);
+	if (len >= sizeof(struct proto_hdr))
+		id = rxbuf.hdr.id;
+	if (len > c->srv->cfg.limits.max_message_size) {
+		if (fd >= 0)
+			close(fd);
+		access_refused(c, REFUSE_MESSAGE, "message of %zu bytes is over max_message_size",
+			       len);
+		conn_send_status(c, PROTO_ERROR, id, -EMSGSIZE);
+		return;
+	}
+	if (fd >= 0) {
+		/* Clients never send fds; one that does gets an error and the
+		 * fd is not kept. */
+		close(fd);
+		c->srv->stats.bad_messages++;
+		log_info("client %llu (pid %d): unexpected file descriptor",
+			 (unsigned long long)c->id, (int)c->pid);
+		conn_send_status(c, PROTO_ERROR, id, -EBADMSG);
+		return;
+	}
+	conn_dispatch(c, len);
+}
+
 static void conn_read(struct conn *c)
 {
 	for (int i = 0; i < RECV_BATCH && !c->closing; i++) {
@@ -716,18 +797,7 @@ static void conn_read(struct conn *c)
 			conn_close(c);
 			return;
 		}
-		if (fd >= 0) {
-			/* Clients never send fds; one that does gets an
-			 * error and the fd is not kept. */
-			close(fd);
-			c->srv->stats.bad_messages++;
-			log_info("client %llu (pid %d): unexpected file descriptor",
-				 (unsigned long long)c->id, (int)c->pid);
-			conn_send_status(c, PROTO_ERROR, n >= (long)sizeof(struct proto_hdr) ?
-					 rxbuf.hdr.id : 0, -EBADMSG);
-			continue;
-		}
-		conn_dispatch(c, (size_t)n);
+		conn_feed(c, rxbuf.bytes, (size_t)n, fd);
 	}
 }
 

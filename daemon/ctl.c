@@ -137,7 +137,12 @@ void ctl_region_info(struct conn *c, const struct proto_cursor_req *m)
 		r.granularity = reg->granularity;
 		r.used_bytes = st.total - st.free;
 		r.free_bytes = st.free;
-		r.flags = (reg->sealed ? PROTO_RI_SEALED : 0) | (reg->locked ? PROTO_RI_LOCKED : 0);
+		r.flags = (reg->sealed ? PROTO_RI_SEALED : 0) | (reg->locked ? PROTO_RI_LOCKED : 0) |
+			  (scrub_broken(srv, reg->id) ? PROTO_RI_BROKEN : 0);
+		r.scrubbed_bytes = reg->id < srv->nregion_state ?
+				   srv->region_state[reg->id].scrubbed_bytes : 0;
+		snprintf(r.scrub, sizeof(r.scrub), "%s",
+			 config_scrub_name(access_region_cfg(srv, reg->id)->scrub));
 		r.numa_node = reg->numa_node;
 		proto_set_name(r.name, reg->name);
 		snprintf(r.backing, sizeof(r.backing), "%s", region_backing_name(reg->backing));
@@ -277,6 +282,8 @@ void ctl_stats(struct conn *c, const struct proto_hdr *m)
 	r.refused_connections = srv->stats.refused_connections;
 	r.bad_messages = srv->stats.bad_messages;
 	r.uptime_ms = uv_now(srv->loop) - srv->started_ms;
+	r.refusals = srv->stats.refusals;
+	r.scrubbed_bytes = srv->stats.scrubbed_bytes;
 	conn_send(c, &r, sizeof(r), -1);
 }
 
@@ -449,6 +456,8 @@ void ctl_reload(struct conn *c, const struct proto_hdr *m)
 	memset(&r, 0, sizeof(r));
 	conn_reply_init(&r.r, PROTO_RELOAD, m->id, 0);
 	rc = server_may_admin(c->srv, c);
+	if (rc < 0)
+		access_refused(c, REFUSE_ADMIN, "may not reload the configuration");
 	if (rc == 0) {
 		log_notice("reload requested by pid %d (uid %u)", (int)c->pid, (unsigned)c->uid);
 		rc = server_reload(c->srv, r.report, sizeof(r.report));

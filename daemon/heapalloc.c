@@ -139,14 +139,24 @@ static void send_heap_reply(struct conn *c, uint16_t type, uint32_t id, const st
 	conn_send(c, &r, sizeof(r), fd);
 }
 
+/* Regions a client may take heap memory from: writable for it, not broken. */
+static int heap_region_allowed(void *ctx, uint32_t region_id)
+{
+	const struct conn *c = ctx;
+
+	return access_region(c->srv, c, region_id) == CONFIG_ACCESS_RW &&
+	       !scrub_broken(c->srv, region_id);
+}
+
 void heapalloc_handle_alloc(struct conn *c, const struct proto_heap_alloc *m)
 {
 	struct server *srv = c->srv;
 	char name[PROTO_NAME_MAX];
+	const char *instance;
 	struct multiheap *mh;
 	struct halloc *h;
 	uint32_t region_id;
-	uint64_t off, usable;
+	uint64_t off, usable, *held;
 	int rc;
 
 	if (proto_name(name, m->heap, 0) < 0 || m->size == 0 ||
@@ -159,31 +169,53 @@ void heapalloc_handle_alloc(struct conn *c, const struct proto_heap_alloc *m)
 		rc = -ENOENT;
 		goto fail;
 	}
+	instance = multiheap_name(mh);
+	if (access_heap(srv, c, instance) != CONFIG_ACCESS_RW) {
+		access_refused(c, REFUSE_ACCESS, "may not allocate from heap '%s'", instance);
+		rc = -EACCES;
+		goto fail;
+	}
+	rc = access_quota_heap(c, instance, (m->size + HEAP_MIN_ALIGN - 1) & ~(uint64_t)(HEAP_MIN_ALIGN - 1));
+	if (rc < 0)
+		goto fail;
+	held = access_heap_bytes(c, instance);
 	h = halloc_get(srv);
-	if (!h) {
+	if (!h || !held) {
+		if (h)
+			halloc_put(srv, h);
 		rc = -ENOMEM;
 		goto fail;
 	}
-	rc = multiheap_alloc(mh, m->attr, m->align, m->size, &region_id, &off);
+	rc = multiheap_alloc_filter(mh, m->attr, m->align, m->size, heap_region_allowed, c,
+				    &region_id, &off);
+	if (rc == 0) {
+		heap_usable_size(region_heap(srv, region_id), off, &usable);
+		rc = scrub_heap_grant(srv, region_id, off, usable, c->uid);
+		if (rc < 0)
+			heap_free(region_heap(srv, region_id), off);
+	}
 	if (rc < 0) {
+		if (rc == -EACCES)
+			access_refused(c, REFUSE_ACCESS, "may not use the regions of heap '%s'",
+				       instance);
 		halloc_put(srv, h);
 		goto fail;
 	}
-	heap_usable_size(region_heap(srv, region_id), off, &usable);
 	h->region_id = region_id;
 	h->offset = off;
 	h->size = usable;
 	h->gen = (uint32_t)++srv->heap_gen;
 	h->holders = 1;
-	snprintf(h->heap, sizeof(h->heap), "%s", multiheap_name(mh));
+	snprintf(h->heap, sizeof(h->heap), "%s", instance);
 	if (halloc_insert(srv, h) < 0) {
-		multiheap_free(mh, region_id, off);
+		heap_free(region_heap(srv, region_id), off);
 		halloc_put(srv, h);
 		rc = -ENOMEM;
 		goto fail;
 	}
 	owner_link(c, h);
 	c->bytes_held += usable;
+	*held += usable;
 	srv->stats.allocs++;
 	send_heap_reply(c, PROTO_HEAP_ALLOC, m->hdr.id, h);
 	return;
@@ -226,7 +258,11 @@ static void heapalloc_drop(struct server *srv, struct conn *c, struct halloc *h,
 			   struct xhold *xprev, int how)
 {
 	if (how == 1) {
+		uint64_t *held = access_heap_bytes(c, h->heap);
+
 		owner_unlink(c, h);
+		if (held)
+			*held -= h->size;
 	} else {
 		struct xhold *x = xprev ? xprev->next : c->xholds;
 
@@ -239,6 +275,7 @@ static void heapalloc_drop(struct server *srv, struct conn *c, struct halloc *h,
 	c->bytes_held -= h->size;
 	if (--h->holders == 0) {
 		halloc_unhash(srv, h);
+		scrub_heap_free(srv, h->region_id, h->offset, h->size);
 		heap_free(region_heap(srv, h->region_id), h->offset);
 		srv->stats.frees++;
 		halloc_put(srv, h);
@@ -272,14 +309,29 @@ void heapalloc_handle_free(struct conn *c, const struct proto_heap_free *m)
 		conn_notify_error(c, m->hdr.id, rc, m->region_id, m->offset);
 }
 
-/* Copy inside one region's mapping for heap_realloc; the daemon's own
- * mapping is the only one it touches. */
-static int region_copy(void *ctx, uint64_t dst, uint64_t src, uint64_t len)
-{
-	const struct region *reg = ctx;
+struct realloc_ctx {
+	struct server *srv;
+	uint32_t region_id;
+	uid_t uid;
+};
 
-	memmove((char *)reg->base + dst, (char *)reg->base + src, len);
-	return 0;
+/*
+ * heap_realloc's copy: the new block is scrubbed for its new owner first
+ * (all of it, usable tail included), then the contents move, under the
+ * SIGBUS guard since this is the daemon writing into shared memory.
+ */
+static int realloc_copy(void *ctx, uint64_t dst, uint64_t src, uint64_t len)
+{
+	struct realloc_ctx *r = ctx;
+	const struct region *reg = server_region(r->srv, r->region_id);
+	uint64_t usable = len;
+	int rc;
+
+	heap_usable_size(region_heap(r->srv, r->region_id), dst, &usable);
+	rc = scrub_heap_grant(r->srv, r->region_id, dst, usable, r->uid);
+	if (rc < 0)
+		return rc;
+	return scrub_guarded(r->srv, r->region_id, dst, (const char *)reg->base + src, len);
 }
 
 void heapalloc_handle_realloc(struct conn *c, const struct proto_heap_realloc *m)
@@ -287,8 +339,8 @@ void heapalloc_handle_realloc(struct conn *c, const struct proto_heap_realloc *m
 	struct server *srv = c->srv;
 	struct halloc *h = halloc_find(srv, m->region_id, m->offset);
 	struct xhold *xprev = NULL;
-	const struct region *reg;
-	uint64_t new_off, usable;
+	struct realloc_ctx ctx = { srv, m->region_id, c->uid };
+	uint64_t new_off, usable, *held;
 	int rc;
 
 	if (!h) {
@@ -309,9 +361,18 @@ void heapalloc_handle_realloc(struct conn *c, const struct proto_heap_realloc *m
 		rc = -EBUSY;
 		goto fail;
 	}
-	reg = server_region(srv, h->region_id);
-	rc = heap_realloc(region_heap(srv, h->region_id), h->offset, m->size, region_copy,
-			  (void *)reg, &new_off);
+	if (m->size > h->size) {
+		rc = access_quota_heap(c, h->heap, m->size - h->size);
+		if (rc < 0)
+			goto fail;
+	}
+	held = access_heap_bytes(c, h->heap);
+	if (!held) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	rc = heap_realloc(region_heap(srv, h->region_id), h->offset, m->size, realloc_copy, &ctx,
+			  &new_off);
 	if (rc < 0)
 		goto fail;
 	heap_usable_size(region_heap(srv, h->region_id), new_off, &usable);
@@ -320,8 +381,12 @@ void heapalloc_handle_realloc(struct conn *c, const struct proto_heap_realloc *m
 		h->offset = new_off;
 		h->gen = (uint32_t)++srv->heap_gen;
 		halloc_insert(srv, h);  /* cannot fail: a slot was just freed */
+	} else if (usable > h->size) {
+		/* Grown in place over memory someone else may have had. */
+		scrub_heap_grant(srv, h->region_id, h->offset + h->size, usable - h->size, c->uid);
 	}
 	c->bytes_held += usable - h->size;
+	*held += usable - h->size;
 	h->size = usable;
 	send_heap_reply(c, PROTO_HEAP_REALLOC, m->hdr.id, h);
 	return;
@@ -352,6 +417,8 @@ int heapalloc_attach(struct server *srv, struct conn *c, const struct proto_ref 
 
 	if (!h || h->gen != ref->generation)
 		return -ESTALE;
+	if (access_heap(srv, c, h->heap) == CONFIG_ACCESS_NONE)
+		return -EACCES;
 	if (h->holders == UINT32_MAX)
 		return -EMLINK;
 	x = malloc(sizeof(*x));

@@ -33,8 +33,11 @@ int dpool_create(struct server *srv, struct layout_pool *lp, struct dpool **out)
 	p->owner = calloc(n, sizeof(*p->owner));
 	p->gen = calloc(n, sizeof(*p->gen));
 	p->holders = calloc(n, sizeof(*p->holders));
-	if (!p->owner || !p->gen || !p->holders)
+	p->last_uid = malloc(n * sizeof(*p->last_uid));
+	if (!p->owner || !p->gen || !p->holders || !p->last_uid)
 		goto fail;
+	scrub_pool_init(p);
+	p->cfg = config_pool_find(&srv->cfg, lp->name);
 	if (n > srv->scratch_cap) {
 		uint64_t *s = realloc(srv->scratch, n * sizeof(*s));
 
@@ -56,6 +59,7 @@ void dpool_destroy(struct dpool *p)
 	free(p->owner);
 	free(p->gen);
 	free(p->holders);
+	free(p->last_uid);
 	free(p);
 }
 
@@ -114,6 +118,7 @@ static void dpool_grant(struct server *srv, struct conn *c, struct dpool *p, uin
 		p->owner[i] = c->slot;
 		p->gen[i]++;
 		p->holders[i] = 1;
+		scrub_block_grant(srv, p, i, c->uid);
 	}
 	conn_count_blocks(c, p->id, (int32_t)count);
 	c->blocks_held += count;
@@ -180,10 +185,26 @@ static void waiter_unlink(struct server *srv, struct waiter *w)
 	c->nwaits--;
 }
 
+/* Checks every block request passes before it is served or queued: access,
+ * a broken region, size and quota. */
+static int dpool_admit(struct server *srv, struct conn *c, struct dpool *p, uint32_t count)
+{
+	if (access_pool(srv, c, p) != CONFIG_ACCESS_RW) {
+		access_refused(c, REFUSE_ACCESS, "may not allocate from pool '%s'", p->lp->name);
+		return -EACCES;
+	}
+	if (scrub_broken(srv, p->lp->region_id))
+		return -EIO;
+	if (count > p->lp->bp.num_blocks) {
+		srv->stats.failures++;
+		return -ENOMEM;
+	}
+	return access_quota_blocks(c, p, count);
+}
+
 int dpool_request(struct server *srv, struct conn *c, struct dpool *p, uint32_t req_id,
 		  uint32_t count, uint32_t flags, int timeout_ms, uint16_t reply_type)
 {
-	struct blockpool *bp = &p->lp->bp;
 	int contig = !!(flags & PROTO_F_CONTIG);
 	struct waiter *w;
 	int rc;
@@ -193,10 +214,9 @@ int dpool_request(struct server *srv, struct conn *c, struct dpool *p, uint32_t 
 		dpool_grant(srv, c, p, req_id, 0, contig, reply_type);
 		return 0;
 	}
-	if (count > bp->num_blocks) {
-		srv->stats.failures++;
-		return -ENOMEM;
-	}
+	rc = dpool_admit(srv, c, p, count);
+	if (rc < 0)
+		return rc;
 	if (dpool_at_head(p, c->priority)) {
 		rc = dpool_take(srv, p, count, contig);
 		if (rc == 0) {
@@ -208,8 +228,11 @@ int dpool_request(struct server *srv, struct conn *c, struct dpool *p, uint32_t 
 		srv->stats.failures++;
 		return -ENOMEM;
 	}
-	if (c->nwaits >= (uint32_t)srv->max_waits)
+	if (c->nwaits >= srv->cfg.limits.max_waits_per_client) {
+		access_refused(c, REFUSE_WAITS, "max_waits_per_client (%u) reached",
+			       srv->cfg.limits.max_waits_per_client);
 		return -EBUSY;
+	}
 	w = waiter_get(srv);
 	if (!w)
 		return -ENOMEM;
@@ -332,6 +355,7 @@ static void dpool_drop(struct server *srv, struct conn *c, struct dpool *p, uint
 	c->blocks_held--;
 	c->bytes_held -= bp->stride;
 	if (--p->holders[i] == 0) {
+		scrub_block_free(srv, p, i);
 		blockpool_free(bp, blockpool_offset(bp, i));
 		srv->stats.frees++;
 	}
@@ -409,6 +433,9 @@ int dpool_get(struct server *srv, struct conn *c, struct dpool *p, uint32_t firs
 		return 0;
 	if (first >= bp->num_blocks || count > bp->num_blocks - first)
 		return -EINVAL;
+	rc = dpool_admit(srv, c, p, count);
+	if (rc < 0)
+		return rc;
 	if (!dpool_at_head(p, c->priority))
 		return -ENOMEM;
 	rc = blockpool_reserve(bp, blockpool_offset(bp, first), count);
@@ -418,6 +445,7 @@ int dpool_get(struct server *srv, struct conn *c, struct dpool *p, uint32_t firs
 		p->owner[first + k] = c->slot;
 		p->gen[first + k]++;
 		p->holders[first + k] = 1;
+		scrub_block_grant(srv, p, first + k, c->uid);
 	}
 	conn_count_blocks(c, p->id, (int32_t)count);
 	c->blocks_held += count;

@@ -58,7 +58,6 @@ int server_prepare(struct server *srv)
 	int rc;
 
 	srv->listen_fd = -1;
-	srv->max_waits = MAX_WAITS_DEFAULT;
 	srv->next_conn_id = 1;
 	srv->started = time(NULL);
 	deadline_init(&srv->deadlines);
@@ -83,6 +82,7 @@ void server_start(struct server *srv, uv_loop_t *loop)
 {
 	srv->loop = loop;
 	srv->started_ms = uv_now(loop);
+	scrub_init();
 	uv_timer_init(loop, &srv->timer);
 	uv_signal_init(loop, &srv->sigterm);
 	uv_signal_init(loop, &srv->sigint);
@@ -290,7 +290,9 @@ static void on_accept(uv_poll_t *h, int status, int events)
 			}
 			return;
 		}
-		if (srv->nconns >= srv->cfg.daemon.max_clients) {
+		/* Past max_clients a client is told -EUSERS at its hello; far
+		 * past it, connections are not even taken. */
+		if (srv->nconns >= srv->cfg.daemon.max_clients + ADMIT_SLACK) {
 			log_warning("refusing a connection: max_clients (%u) reached",
 				    srv->cfg.daemon.max_clients);
 			srv->stats.refused_connections++;
@@ -385,6 +387,8 @@ void server_free(struct server *srv)
 	srv->pools = NULL;
 	srv->npools = 0;
 	heapalloc_fini(srv);
+	access_fini(srv);
+	scrub_fini(srv);
 	while (srv->waiter_free) {
 		struct waiter *w = srv->waiter_free;
 
@@ -473,7 +477,8 @@ int server_destroy_pool(struct server *srv, const char *name)
 {
 	struct layout_pool *lp = layout_pool_find(srv->layout, name);
 	struct dpool *p;
-	uint32_t id;
+	uint32_t id, region_id;
+	uint64_t base, span;
 	int rc;
 
 	if (!lp)
@@ -484,9 +489,13 @@ int server_destroy_pool(struct server *srv, const char *name)
 		return -ENOENT;
 	if (lp->bp.num_free != lp->bp.num_blocks || waitq_count(&p->waiters))
 		return -EBUSY;
+	region_id = lp->region_id;
+	base = lp->base;
+	span = blockpool_span(&lp->bp);
 	rc = layout_pool_destroy(srv->layout, name);
 	if (rc < 0)
 		return rc;
+	scrub_forget(srv, region_id, base, span);
 	srv->pools[id] = NULL;
 	dpool_destroy(p);
 	return 0;
@@ -539,7 +548,11 @@ void server_reap_pools(struct server *srv)
 		if (!p || !p->retired || p->lp->bp.num_free != p->lp->bp.num_blocks ||
 		    waitq_count(&p->waiters))
 			continue;
+		uint32_t region_id = p->lp->region_id;
+		uint64_t base = p->lp->base, span = blockpool_span(&p->lp->bp);
+
 		if (layout_pool_remove(srv->layout, p->lp) == 0) {
+			scrub_forget(srv, region_id, base, span);
 			log_notice("retired pool (id %u) is unused now and was removed", id);
 			srv->pools[id] = NULL;
 			dpool_destroy(p);
@@ -613,6 +626,12 @@ static int server_apply_config(struct server *srv, char *report, size_t len)
 	server_reap_pools(srv);
 	config_free(&srv->cfg);
 	srv->cfg = cfg;
+	/* Access lists and quotas come from the new file from now on. */
+	for (uint32_t id = 0; id < srv->npools; id++)
+		if (srv->pools[id])
+			srv->pools[id]->cfg = srv->pools[id]->retired ? NULL :
+					      config_pool_find(&srv->cfg, srv->pools[id]->lp->name);
+	access_forget_retired(srv);
 	if (!srv->verbose)
 		log_set_level(srv->cfg.daemon.log_level);
 	if (!srv->listen_activated)

@@ -17,7 +17,7 @@
 
 #define CONN_NONE 0u             /* owner slot meaning "nobody" */
 #define CONN_MARK UINT32_MAX     /* transient owner mark while validating a free */
-#define MAX_WAITS_DEFAULT 64
+#define ADMIT_SLACK 64u          /* connections taken past max_clients, to be told -EUSERS */
 #define OUTQ_MAX_BYTES (1u << 20) /* replies buffered for a peer that does not read */
 
 struct server;
@@ -49,6 +49,8 @@ struct xhold {
 /* Daemon-side state of one pool: ownership, generations and waiters. */
 struct dpool {
 	struct layout_pool *lp;
+	const struct config_pool *cfg; /* NULL for pools made at run time */
+	uint32_t *last_uid;          /* uid that last had each block, for scrubbing */
 	uint32_t id;
 	uint32_t *owner;             /* primary holder's conn slot, CONN_NONE if none */
 	uint32_t *gen;               /* bumped on every allocation of the block */
@@ -70,6 +72,34 @@ struct halloc {
 	char heap[PROTO_NAME_MAX];
 };
 
+/* Heap bytes a connection holds in one heap instance (for its quota). */
+struct conn_heap_use {
+	struct conn_heap_use *next;
+	uint64_t bytes;
+	char name[PROTO_NAME_MAX];
+};
+
+/* Kinds of refusal, each logged once per client. */
+#define REFUSE_ACCESS 0x1u
+#define REFUSE_QUOTA_BLOCKS 0x2u
+#define REFUSE_QUOTA_POOL 0x4u
+#define REFUSE_QUOTA_BYTES 0x8u
+#define REFUSE_QUOTA_HEAP 0x10u
+#define REFUSE_WAITS 0x20u
+#define REFUSE_CLIENTS 0x40u
+#define REFUSE_MESSAGE 0x80u
+#define REFUSE_ADMIN 0x100u
+
+/* What the daemon keeps per region beyond the layout: scrub marks and
+ * whether a SIGBUS broke it. */
+struct region_state {
+	int broken;
+	uint32_t *marks;             /* heap chunks: last uid, or none/mixed */
+	uint64_t chunk;
+	size_t nmarks;
+	uint64_t scrubbed_bytes;
+};
+
 struct outmsg {
 	struct outmsg *next;
 	int fd;
@@ -89,6 +119,10 @@ struct conn {
 	uid_t uid;
 	gid_t gid;
 	char comm[32];
+	gid_t *groups;               /* supplementary groups (SO_PEERGROUPS) */
+	size_t ngroups;
+	unsigned int refusals_logged; /* REFUSE_* kinds already logged */
+	struct conn_heap_use *heap_use;
 	int priority;
 	uint8_t *regions_sent;       /* one byte per region id */
 	uint32_t nregions_sent;
@@ -117,6 +151,8 @@ struct stats {
 	uint64_t connections;
 	uint64_t refused_connections;
 	uint64_t bad_messages;
+	uint64_t refusals;
+	uint64_t scrubbed_bytes;
 };
 
 struct server {
@@ -142,13 +178,16 @@ struct server {
 	struct halloc *halloc_free;
 	struct waiter *waiter_free;
 	struct deadline_heap deadlines;
+	int *ro_fds;                 /* read-only reopenings of region fds, by id */
+	uint32_t nro_fds;
+	struct region_state *region_state;
+	uint32_t nregion_state;
 	uint64_t *scratch;           /* block offsets of the request being served */
 	uint32_t scratch_cap;
 	uint64_t heap_gen;
 	struct stats stats;
 	time_t started;
 	uint64_t started_ms;         /* loop clock at start */
-	int max_waits;
 	int exit_code;
 	int running;
 	int accept_paused;           /* out of fds: not accepting until a close */
@@ -187,6 +226,7 @@ int server_may_admin(const struct server *srv, const struct conn *c);
 /* client.c: a connected peer */
 int conn_create(struct server *srv, int fd, struct conn **out);
 void conn_close(struct conn *c);
+void conn_feed(struct conn *c, const void *buf, size_t len, int fd);
 int conn_send(struct conn *c, const void *buf, size_t len, int fd);
 int conn_send_status(struct conn *c, uint16_t type, uint32_t id, int status);
 void conn_reply_init(struct proto_reply_hdr *r, uint16_t req_type, uint32_t id, int status);
@@ -224,6 +264,36 @@ void ctl_client_info(struct conn *c, const struct proto_cursor_req *m);
 void ctl_stats(struct conn *c, const struct proto_hdr *m);
 void ctl_map(struct conn *c, const struct proto_map_req *m);
 void ctl_reload(struct conn *c, const struct proto_hdr *m);
+
+/* access.c: access lists, quotas, refusal logging */
+int access_conn_init(struct conn *c);
+const struct config_region *access_region_cfg(const struct server *srv, uint32_t region_id);
+int access_region(const struct server *srv, const struct conn *c, uint32_t region_id);
+int access_pool(const struct server *srv, const struct conn *c, const struct dpool *p);
+int access_heap(const struct server *srv, const struct conn *c, const char *instance);
+int access_ro_fd(struct server *srv, uint32_t region_id);
+void access_forget_retired(struct server *srv);
+void access_fini(struct server *srv);
+void access_refused(struct conn *c, unsigned int kind, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int access_quota_blocks(struct conn *c, const struct dpool *p, uint32_t count);
+int access_quota_heap(struct conn *c, const char *instance, uint64_t size);
+uint64_t *access_heap_bytes(struct conn *c, const char *instance);
+int access_admit(struct server *srv, struct conn *c);
+
+/* scrub.c: zeroing between owners, SIGBUS guard */
+void scrub_init(void);
+int scrub_broken(const struct server *srv, uint32_t region_id);
+int scrub_guarded(struct server *srv, uint32_t region_id, uint64_t dst, const void *src,
+		  uint64_t len);
+int scrub_block_grant(struct server *srv, struct dpool *p, uint32_t i, uid_t uid);
+void scrub_block_free(struct server *srv, struct dpool *p, uint32_t i);
+int scrub_heap_grant(struct server *srv, uint32_t region_id, uint64_t off, uint64_t len,
+		     uid_t uid);
+void scrub_heap_free(struct server *srv, uint32_t region_id, uint64_t off, uint64_t len);
+void scrub_forget(struct server *srv, uint32_t region_id, uint64_t off, uint64_t len);
+void scrub_pool_init(struct dpool *p);
+void scrub_fini(struct server *srv);
 
 /* heapalloc.c: multi-heap allocations and their holders */
 void heapalloc_handle_alloc(struct conn *c, const struct proto_heap_alloc *m);

@@ -16,7 +16,9 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <ini.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,12 +34,25 @@
 
 #define CONFIG_MAX_CLIENTS_MAX 1000000u
 
+/* The largest user or group id; (uid_t)-1 means "none" to the kernel. */
+#define CONFIG_ID_MAX 4294967294u
+
+/* The largest block count a pool has, and so the largest block limit. */
+#define CONFIG_BLOCKS_MAX ((uint64_t)UINT32_MAX - 1)
+
+#define CONFIG_MAX_WAITS_MAX 65536u
+#define CONFIG_MIN_MESSAGE 64u
+
+/* The largest buffer getpwnam_r and its kind get. */
+#define CONFIG_NSS_BUF_MAX ((size_t)1 << 20)
+
 /* Where print wraps the items of a list onto continuation lines. */
 #define CONFIG_PRINT_WIDTH 72
 
 enum section_type {
 	SECTION_NONE = 0,
 	SECTION_DAEMON,
+	SECTION_LIMITS,
 	SECTION_ATTRIBUTES,
 	SECTION_REGION,
 	SECTION_HEAP,
@@ -55,7 +70,7 @@ struct config_key {
 	int list;                               /* takes continuation lines */
 };
 
-#define SECTION_KEYS_MAX 16
+#define SECTION_KEYS_MAX 24
 
 /* A section as read, with the line of every key given in it. */
 struct section {
@@ -76,6 +91,7 @@ struct parser {
 	struct section *sections;
 	size_t nsections;
 	const struct config_key *last_key;      /* the key a continuation line extends */
+	int max_clients_line;                   /* in [daemon] or [limits]; 0: not given */
 	char *err;
 	size_t errlen;
 	int failed;
@@ -107,6 +123,12 @@ static const char *const select_names[] = {
 	[CONFIG_SELECT_ATTR] = "attr",
 };
 
+static const char *const scrub_names[] = {
+	[CONFIG_SCRUB_CROSS_UID] = "cross-uid",
+	[CONFIG_SCRUB_ALWAYS] = "always",
+	[CONFIG_SCRUB_NEVER] = "never",
+};
+
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 const char *config_backing_name(enum config_backing b)
@@ -128,6 +150,13 @@ const char *config_select_name(enum config_select s)
 	if ((unsigned)s >= ARRAY_LEN(select_names))
 		return "unknown";
 	return select_names[s];
+}
+
+const char *config_scrub_name(enum config_scrub s)
+{
+	if ((unsigned)s >= ARRAY_LEN(scrub_names))
+		return "unknown";
+	return scrub_names[s];
 }
 
 /* The index of name in a table of names, or -1. */
@@ -298,6 +327,9 @@ static const char *sec_label(struct parser *p, struct section *s, char *buf, siz
 	case SECTION_DAEMON:
 		snprintf(buf, len, "[daemon]");
 		break;
+	case SECTION_LIMITS:
+		snprintf(buf, len, "[limits]");
+		break;
 	case SECTION_ATTRIBUTES:
 		snprintf(buf, len, "[attributes]");
 		break;
@@ -440,17 +472,20 @@ static int value_attr(struct parser *p, struct section *s, const char *value, ui
 	return 0;
 }
 
-/* Append the comma-separated names of value to a list.  kind names the
- * items in messages ("region", "pool"). */
-static int value_names(struct parser *p, struct section *s, const char *key, const char *value,
-		       const char *kind, char ***names, size_t *n)
+/* One item of a list key; records its own error and returns -1 on one. */
+typedef int (*list_item_fn)(struct parser *p, struct section *s, const char *key,
+			    const char *item, void *ctx);
+
+/* Hand each comma-separated item of value to fn.  A trailing comma is
+ * fine: the list may go on on a continuation line. */
+static int value_list(struct parser *p, struct section *s, const char *key, const char *value,
+		      list_item_fn fn, void *ctx)
 {
 	const char *c = value;
 
 	for (;;) {
-		char item[CONFIG_NAME_MAX + 1];
+		char item[CONFIG_LINE_MAX + 1];
 		size_t len;
-		char **slot;
 
 		while (isspace((unsigned char)*c))
 			c++;
@@ -463,29 +498,12 @@ static int value_names(struct parser *p, struct section *s, const char *key, con
 			parser_error(p, p->lineno, "empty name in '%s' in %s", key, LABEL(p, s));
 			return -1;
 		}
-		if (len > CONFIG_NAME_MAX)
-			len = CONFIG_NAME_MAX;
+		if (len > CONFIG_LINE_MAX)
+			len = CONFIG_LINE_MAX;
 		memcpy(item, c, len);
 		item[len] = '\0';
-		if (!name_valid(item)) {
-			parser_error(p, p->lineno, "invalid %s name '%s' in %s", kind, item,
-				     LABEL(p, s));
+		if (fn(p, s, key, item, ctx))
 			return -1;
-		}
-		for (size_t i = 0; i < *n; i++) {
-			if (strcmp((*names)[i], item) == 0) {
-				parser_error(p, p->lineno, "%s '%s' listed twice in %s", kind, item,
-					     LABEL(p, s));
-				return -1;
-			}
-		}
-		slot = array_push(names, n, sizeof(**names));
-		if (!slot || !(*slot = strdup(item))) {
-			if (slot)
-				(*n)--;
-			parser_oom(p);
-			return -1;
-		}
 		c += strcspn(c, ",");
 		if (*c == '\0')
 			return 0;
@@ -493,6 +511,180 @@ static int value_names(struct parser *p, struct section *s, const char *key, con
 		if (*c == '\0')
 			return 0;
 	}
+}
+
+/* A list of names being filled. */
+struct name_list {
+	const char *kind;                       /* names the items in messages: "region" */
+	char ***names;
+	size_t *n;
+};
+
+static int name_list_add(struct parser *p, struct section *s, const char *key, const char *item,
+			 void *ctx)
+{
+	struct name_list *l = ctx;
+	char **slot;
+
+	(void)key;
+	if (!name_valid(item)) {
+		parser_error(p, p->lineno, "invalid %s name '%.*s' in %s", l->kind, CONFIG_NAME_MAX,
+			     item, LABEL(p, s));
+		return -1;
+	}
+	for (size_t i = 0; i < *l->n; i++) {
+		if (strcmp((*l->names)[i], item) == 0) {
+			parser_error(p, p->lineno, "%s '%s' listed twice in %s", l->kind, item,
+				     LABEL(p, s));
+			return -1;
+		}
+	}
+	slot = array_push(l->names, l->n, sizeof(**l->names));
+	if (!slot || !(*slot = strdup(item))) {
+		if (slot)
+			(*l->n)--;
+		parser_oom(p);
+		return -1;
+	}
+	return 0;
+}
+
+/* Append the comma-separated names of value to a list.  kind names the
+ * items in messages ("region", "pool"). */
+static int value_names(struct parser *p, struct section *s, const char *key, const char *value,
+		       const char *kind, char ***names, size_t *n)
+{
+	struct name_list l = { kind, names, n };
+
+	return value_list(p, s, key, value, name_list_add, &l);
+}
+
+/*
+ * Look a user (group 0) or a group (group 1) up by name, or by *id when
+ * name is NULL.  Sets *id and, when namebuf is given, the name (cut to
+ * fit).  0, -ENOENT when there is no such entry, -ENOMEM, or the errno of
+ * the name service.
+ */
+static int nss_lookup(int group, const char *name, uint32_t *id, char *namebuf, size_t namelen)
+{
+	struct passwd pw, *pwres = NULL;
+	struct group gr, *grres = NULL;
+	size_t len = 4096;
+	char *buf = NULL;
+	int rc;
+
+	for (;;) {
+		char *grown = realloc(buf, len);
+
+		if (!grown) {
+			free(buf);
+			return -ENOMEM;
+		}
+		buf = grown;
+		if (group && name)
+			rc = getgrnam_r(name, &gr, buf, len, &grres);
+		else if (group)
+			rc = getgrgid_r((gid_t)*id, &gr, buf, len, &grres);
+		else if (name)
+			rc = getpwnam_r(name, &pw, buf, len, &pwres);
+		else
+			rc = getpwuid_r((uid_t)*id, &pw, buf, len, &pwres);
+		if (rc != ERANGE || len >= CONFIG_NSS_BUF_MAX)
+			break;
+		len *= 2;
+	}
+	/* Not found is 0 with no result, or one of these, depending on the
+	 * name service module. */
+	if (rc == 0 || rc == ENOENT || rc == ESRCH || rc == EBADF || rc == EPERM) {
+		rc = (group ? grres == NULL : pwres == NULL) ? -ENOENT : 0;
+	} else {
+		rc = -rc;
+	}
+	if (rc == 0) {
+		*id = group ? (uint32_t)grres->gr_gid : (uint32_t)pwres->pw_uid;
+		if (namebuf && namelen)
+			snprintf(namebuf, namelen, "%s", group ? grres->gr_name : pwres->pw_name);
+	}
+	free(buf);
+	return rc;
+}
+
+/* A list of user or group ids being filled. */
+struct id_list {
+	int group;
+	uid_t **uids;                           /* group 0 */
+	gid_t **gids;                           /* group 1 */
+	size_t *n;
+};
+
+/* A user or group, by name or numeric id, resolved and appended. */
+static int id_list_add(struct parser *p, struct section *s, const char *key, const char *item,
+		       void *ctx)
+{
+	struct id_list *l = ctx;
+	const char *kind = l->group ? "group" : "user";
+	size_t digits = strspn(item, "0123456789");
+	uint32_t id = 0;
+	void *slot;
+	int rc;
+
+	if (digits > 0 && item[digits] == '\0') {
+		uint64_t v = 0;
+
+		for (const char *c = item; *c && v <= CONFIG_ID_MAX; c++)
+			v = v * 10 + (uint64_t)(*c - '0');
+		if (v > CONFIG_ID_MAX) {
+			parser_error(p, p->lineno, "invalid %s id '%s' in %s of %s (at most %u)", kind,
+				     item, key, LABEL(p, s), CONFIG_ID_MAX);
+			return -1;
+		}
+		id = (uint32_t)v;
+	} else {
+		for (const char *c = item; *c; c++) {
+			if (isspace((unsigned char)*c)) {
+				parser_error(p, p->lineno, "invalid %s '%s' in %s of %s", kind, item, key,
+					     LABEL(p, s));
+				return -1;
+			}
+		}
+		rc = nss_lookup(l->group, item, &id, NULL, 0);
+		if (rc == -ENOMEM) {
+			parser_oom(p);
+			return -1;
+		}
+		if (rc == -ENOENT) {
+			parser_error(p, p->lineno, "unknown %s '%s' in %s of %s", kind, item, key,
+				     LABEL(p, s));
+			return -1;
+		}
+		if (rc < 0) {
+			parser_error(p, p->lineno, "cannot look up %s '%s' in %s of %s: %s", kind, item,
+				     key, LABEL(p, s), strerror(-rc));
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < *l->n; i++) {
+		uint32_t other = l->group ? (uint32_t)(*l->gids)[i] : (uint32_t)(*l->uids)[i];
+
+		if (other == id) {
+			parser_error(p, p->lineno, "%s '%s' (%cid %u) listed twice in %s of %s", kind,
+				     item, l->group ? 'g' : 'u', id, key, LABEL(p, s));
+			return -1;
+		}
+	}
+	if (l->group)
+		slot = array_push(l->gids, l->n, sizeof(**l->gids));
+	else
+		slot = array_push(l->uids, l->n, sizeof(**l->uids));
+	if (!slot) {
+		parser_oom(p);
+		return -1;
+	}
+	if (l->group)
+		*(gid_t *)slot = (gid_t)id;
+	else
+		*(uid_t *)slot = (uid_t)id;
+	return 0;
 }
 
 static int set_string(struct parser *p, char **dst, const char *value)
@@ -563,14 +755,25 @@ static int key_daemon_admin_group(struct parser *p, struct section *s, const cha
 	return value_group(p, s, "admin_group", value, &p->cfg->daemon.admin_group);
 }
 
-static int key_daemon_max_clients(struct parser *p, struct section *s, const char *value)
+/* max_clients, which [daemon] and [limits] both take, but not both at once. */
+static int value_max_clients(struct parser *p, struct section *s, const char *value)
 {
 	uint64_t v;
 
+	if (p->max_clients_line) {
+		parser_error(p, p->lineno, "max_clients is set in both [daemon] and [limits]");
+		return -1;
+	}
 	if (value_uint(p, s, "max_clients", value, 1, CONFIG_MAX_CLIENTS_MAX, &v))
 		return -1;
 	p->cfg->daemon.max_clients = (unsigned int)v;
+	p->max_clients_line = p->lineno;
 	return 0;
+}
+
+static int key_daemon_max_clients(struct parser *p, struct section *s, const char *value)
+{
+	return value_max_clients(p, s, value);
 }
 
 static int key_daemon_log_level(struct parser *p, struct section *s, const char *value)
@@ -595,6 +798,122 @@ static const struct config_key daemon_keys[] = {
 	{ "log_level", key_daemon_log_level, 0 },
 	{ NULL, NULL, 0 },
 };
+
+/* [limits] */
+
+static int key_limits_max_clients(struct parser *p, struct section *s, const char *value)
+{
+	return value_max_clients(p, s, value);
+}
+
+static int key_limits_max_clients_per_uid(struct parser *p, struct section *s, const char *value)
+{
+	uint64_t v;
+
+	if (value_uint(p, s, "max_clients_per_uid", value, 0, CONFIG_MAX_CLIENTS_MAX, &v))
+		return -1;
+	p->cfg->limits.max_clients_per_uid = (unsigned int)v;
+	return 0;
+}
+
+static int key_limits_max_bytes_per_client(struct parser *p, struct section *s, const char *value)
+{
+	return value_size(p, s, "max_bytes_per_client", value, 0,
+			  &p->cfg->limits.max_bytes_per_client);
+}
+
+static int key_limits_max_blocks_per_client(struct parser *p, struct section *s, const char *value)
+{
+	return value_uint(p, s, "max_blocks_per_client", value, 0, CONFIG_BLOCKS_MAX,
+			  &p->cfg->limits.max_blocks_per_client);
+}
+
+static int key_limits_max_waits_per_client(struct parser *p, struct section *s, const char *value)
+{
+	uint64_t v;
+
+	if (value_uint(p, s, "max_waits_per_client", value, 1, CONFIG_MAX_WAITS_MAX, &v))
+		return -1;
+	p->cfg->limits.max_waits_per_client = (unsigned int)v;
+	return 0;
+}
+
+static int key_limits_max_message_size(struct parser *p, struct section *s, const char *value)
+{
+	uint64_t v;
+
+	if (value_size(p, s, "max_message_size", value, 0, &v))
+		return -1;
+	if (v < CONFIG_MIN_MESSAGE || v > CONFIG_DEFAULT_MAX_MESSAGE) {
+		parser_error(p, p->lineno, "'max_message_size' in %s must be between %u and %u",
+			     LABEL(p, s), CONFIG_MIN_MESSAGE, CONFIG_DEFAULT_MAX_MESSAGE);
+		return -1;
+	}
+	p->cfg->limits.max_message_size = (unsigned int)v;
+	return 0;
+}
+
+static const struct config_key limits_keys[] = {
+	{ "max_clients", key_limits_max_clients, 0 },
+	{ "max_clients_per_uid", key_limits_max_clients_per_uid, 0 },
+	{ "max_bytes_per_client", key_limits_max_bytes_per_client, 0 },
+	{ "max_blocks_per_client", key_limits_max_blocks_per_client, 0 },
+	{ "max_waits_per_client", key_limits_max_waits_per_client, 0 },
+	{ "max_message_size", key_limits_max_message_size, 0 },
+	{ NULL, NULL, 0 },
+};
+
+/* Access lists: the same four keys in [region], [pool] and [heap]. */
+
+static struct config_acl *sec_acl(struct parser *p, struct section *s)
+{
+	switch (s->type) {
+	case SECTION_REGION:
+		return &sec_region(p, s)->acl;
+	case SECTION_POOL:
+		return &sec_pool(p, s)->acl;
+	default:
+		return &sec_heap(p, s)->acl;
+	}
+}
+
+static int key_allow_users(struct parser *p, struct section *s, const char *value)
+{
+	struct config_acl *acl = sec_acl(p, s);
+	struct id_list l = { 0, &acl->allow_users, NULL, &acl->nallow_users };
+
+	return value_list(p, s, "allow_users", value, id_list_add, &l);
+}
+
+static int key_allow_groups(struct parser *p, struct section *s, const char *value)
+{
+	struct config_acl *acl = sec_acl(p, s);
+	struct id_list l = { 1, NULL, &acl->allow_groups, &acl->nallow_groups };
+
+	return value_list(p, s, "allow_groups", value, id_list_add, &l);
+}
+
+static int key_read_only_users(struct parser *p, struct section *s, const char *value)
+{
+	struct config_acl *acl = sec_acl(p, s);
+	struct id_list l = { 0, &acl->read_only_users, NULL, &acl->nread_only_users };
+
+	return value_list(p, s, "read_only_users", value, id_list_add, &l);
+}
+
+static int key_read_only_groups(struct parser *p, struct section *s, const char *value)
+{
+	struct config_acl *acl = sec_acl(p, s);
+	struct id_list l = { 1, NULL, &acl->read_only_groups, &acl->nread_only_groups };
+
+	return value_list(p, s, "read_only_groups", value, id_list_add, &l);
+}
+
+#define ACL_KEYS \
+	{ "allow_users", key_allow_users, 1 }, \
+	{ "allow_groups", key_allow_groups, 1 }, \
+	{ "read_only_users", key_read_only_users, 1 }, \
+	{ "read_only_groups", key_read_only_groups, 1 }
 
 /* [region NAME] */
 
@@ -673,6 +992,17 @@ static int key_region_numa_node(struct parser *p, struct section *s, const char 
 	return 0;
 }
 
+static int key_region_scrub(struct parser *p, struct section *s, const char *value)
+{
+	int sc;
+
+	if (value_word(p, s, "scrub", value, scrub_names, ARRAY_LEN(scrub_names),
+		       "cross-uid, always or never", &sc))
+		return -1;
+	sec_region(p, s)->scrub = (enum config_scrub)sc;
+	return 0;
+}
+
 enum {
 	REGION_KEY_SIZE,
 	REGION_KEY_BACKING,
@@ -684,6 +1014,7 @@ enum {
 	REGION_KEY_LOCK,
 	REGION_KEY_PREFAULT,
 	REGION_KEY_NUMA_NODE,
+	REGION_KEY_SCRUB,
 };
 
 static const struct config_key region_keys[] = {
@@ -697,6 +1028,8 @@ static const struct config_key region_keys[] = {
 	[REGION_KEY_LOCK] = { "lock", key_region_lock, 0 },
 	[REGION_KEY_PREFAULT] = { "prefault", key_region_prefault, 0 },
 	[REGION_KEY_NUMA_NODE] = { "numa_node", key_region_numa_node, 0 },
+	[REGION_KEY_SCRUB] = { "scrub", key_region_scrub, 0 },
+	ACL_KEYS,
 	{ NULL, NULL, 0 },
 };
 
@@ -709,12 +1042,21 @@ static int key_heap_regions(struct parser *p, struct section *s, const char *val
 	return value_names(p, s, "regions", value, "region", &h->regions, &h->nregions);
 }
 
+static int key_heap_max_bytes_per_client(struct parser *p, struct section *s, const char *value)
+{
+	return value_size(p, s, "max_bytes_per_client", value, 0,
+			  &sec_heap(p, s)->max_bytes_per_client);
+}
+
 enum {
 	HEAP_KEY_REGIONS,
+	HEAP_KEY_MAX_BYTES_PER_CLIENT,
 };
 
 static const struct config_key heap_keys[] = {
 	[HEAP_KEY_REGIONS] = { "regions", key_heap_regions, 1 },
+	[HEAP_KEY_MAX_BYTES_PER_CLIENT] = { "max_bytes_per_client", key_heap_max_bytes_per_client, 0 },
+	ACL_KEYS,
 	{ NULL, NULL, 0 },
 };
 
@@ -765,12 +1107,19 @@ static int key_pool_align(struct parser *p, struct section *s, const char *value
 	return 0;
 }
 
+static int key_pool_max_blocks_per_client(struct parser *p, struct section *s, const char *value)
+{
+	return value_uint(p, s, "max_blocks_per_client", value, 0, CONFIG_BLOCKS_MAX,
+			  &sec_pool(p, s)->max_blocks_per_client);
+}
+
 enum {
 	POOL_KEY_REGION,
 	POOL_KEY_ATTR,
 	POOL_KEY_BLOCK_SIZE,
 	POOL_KEY_BLOCKS,
 	POOL_KEY_ALIGN,
+	POOL_KEY_MAX_BLOCKS_PER_CLIENT,
 };
 
 static const struct config_key pool_keys[] = {
@@ -779,6 +1128,9 @@ static const struct config_key pool_keys[] = {
 	[POOL_KEY_BLOCK_SIZE] = { "block_size", key_pool_block_size, 0 },
 	[POOL_KEY_BLOCKS] = { "blocks", key_pool_blocks, 0 },
 	[POOL_KEY_ALIGN] = { "align", key_pool_align, 0 },
+	[POOL_KEY_MAX_BLOCKS_PER_CLIENT] = { "max_blocks_per_client", key_pool_max_blocks_per_client,
+					     0 },
+	ACL_KEYS,
 	{ NULL, NULL, 0 },
 };
 
@@ -815,6 +1167,7 @@ static const struct config_key group_keys[] = {
 
 static const struct section_kind section_kinds[] = {
 	{ SECTION_DAEMON, "daemon", 0, daemon_keys },
+	{ SECTION_LIMITS, "limits", 0, limits_keys },
 	{ SECTION_ATTRIBUTES, "attributes", 0, NULL },
 	{ SECTION_REGION, "region", 1, region_keys },
 	{ SECTION_HEAP, "heap", 1, heap_keys },
@@ -842,6 +1195,7 @@ static void region_defaults(struct config_region *r, const char *name, int line)
 	r->page_size = CONFIG_DEFAULT_PAGE_SIZE;
 	r->numa_node = CONFIG_NO_NUMA_NODE;
 	snprintf(r->heap, sizeof(r->heap), "%s", CONFIG_DEFAULT_HEAP);
+	r->scrub = CONFIG_SCRUB_CROSS_UID;
 }
 
 static void daemon_defaults(struct config_daemon *d)
@@ -850,6 +1204,13 @@ static void daemon_defaults(struct config_daemon *d)
 	d->socket_mode = CONFIG_DEFAULT_SOCKET_MODE;
 	d->max_clients = CONFIG_DEFAULT_MAX_CLIENTS;
 	d->log_level = CONFIG_DEFAULT_LOG_LEVEL;
+}
+
+static void limits_defaults(struct config_limits *lim)
+{
+	memset(lim, 0, sizeof(*lim));
+	lim->max_waits_per_client = CONFIG_DEFAULT_MAX_WAITS;
+	lim->max_message_size = CONFIG_DEFAULT_MAX_MESSAGE;
 }
 
 /* The line of the first section of this type and name, or 0. */
@@ -1487,6 +1848,7 @@ int config_load_string(const char *text, const char *name, struct config *cfg, c
 		err[0] = '\0';
 	memset(cfg, 0, sizeof(*cfg));
 	daemon_defaults(&cfg->daemon);
+	limits_defaults(&cfg->limits);
 	memset(&p, 0, sizeof(p));
 	p.cfg = cfg;
 	p.file = name ? name : "<string>";
@@ -1588,6 +1950,7 @@ int config_default(struct config *cfg)
 		return -EINVAL;
 	memset(cfg, 0, sizeof(*cfg));
 	daemon_defaults(&cfg->daemon);
+	limits_defaults(&cfg->limits);
 	cfg->path = strdup("<built-in>");
 	cfg->regions = calloc(1, sizeof(*cfg->regions));
 	if (!cfg->path || !cfg->regions) {
@@ -1609,12 +1972,18 @@ void config_free(struct config *cfg)
 	free(cfg->daemon.socket_group);
 	free(cfg->daemon.admin_group);
 	free(cfg->attrs);
-	for (size_t i = 0; i < cfg->nregions; i++)
+	for (size_t i = 0; i < cfg->nregions; i++) {
 		free(cfg->regions[i].path);
+		config_acl_free(&cfg->regions[i].acl);
+	}
 	free(cfg->regions);
-	for (size_t i = 0; i < cfg->nheaps; i++)
+	for (size_t i = 0; i < cfg->nheaps; i++) {
 		names_free(cfg->heaps[i].regions, cfg->heaps[i].nregions);
+		config_acl_free(&cfg->heaps[i].acl);
+	}
 	free(cfg->heaps);
+	for (size_t i = 0; i < cfg->npools; i++)
+		config_acl_free(&cfg->pools[i].acl);
 	free(cfg->pools);
 	for (size_t i = 0; i < cfg->ngroups; i++)
 		names_free(cfg->groups[i].pools, cfg->groups[i].npools);
@@ -1633,24 +2002,80 @@ static void print_attr(FILE *f, const struct config *cfg, uint32_t attr)
 		fprintf(f, "attr = %u\n", attr);
 }
 
-/* "key = a, b, c", wrapped onto indented continuation lines. */
+/* Item i of a list printed as "key = a, b, c", wrapped onto indented
+ * continuation lines; col is where the line has got to. */
+static void print_item(FILE *f, size_t *col, size_t i, const char *item, int last)
+{
+	size_t w = strlen(item) + 2;
+
+	if (i > 0 && *col + w > CONFIG_PRINT_WIDTH) {
+		fprintf(f, "\n\t");
+		*col = 8;
+	} else {
+		fputc(' ', f);
+		(*col)++;
+	}
+	*col += (size_t)fprintf(f, "%s%s", item, last ? "" : ",");
+}
+
 static void print_list(FILE *f, const char *key, char *const *names, size_t n)
 {
 	size_t col = (size_t)fprintf(f, "%s =", key);
 
-	for (size_t i = 0; i < n; i++) {
-		size_t w = strlen(names[i]) + 2;
+	for (size_t i = 0; i < n; i++)
+		print_item(f, &col, i, names[i], i + 1 == n);
+	fputc('\n', f);
+}
 
-		if (i > 0 && col + w > CONFIG_PRINT_WIDTH) {
-			fprintf(f, "\n\t");
-			col = 8;
-		} else {
-			fputc(' ', f);
-			col++;
-		}
-		col += (size_t)fprintf(f, "%s%s", names[i], i + 1 < n ? "," : "");
+/* Whether the name service name of an id may stand for it in the file:
+ * the parser takes it as a name (not all digits, no spaces), nothing in it
+ * reads as a comment or a separator, and it leads back to the same id. */
+static int id_name_printable(int group, const char *name, uint32_t id)
+{
+	uint32_t back = 0;
+
+	if (!name[0] || strspn(name, "0123456789") == strlen(name))
+		return 0;
+	for (const char *c = name; *c; c++) {
+		if (!isalnum((unsigned char)*c) && !strchr("._-$@", *c))
+			return 0;
+	}
+	return nss_lookup(group, name, &back, NULL, 0) == 0 && back == id;
+}
+
+/* A list of user ids (uids) or group ids (gids), by name where there is
+ * one that reads back as the same id. */
+static void print_ids(FILE *f, const char *key, const uid_t *uids, const gid_t *gids, size_t n)
+{
+	int group = gids != NULL;
+	size_t col;
+
+	if (n == 0)
+		return;
+	col = (size_t)fprintf(f, "%s =", key);
+	for (size_t i = 0; i < n; i++) {
+		uint32_t want = group ? (uint32_t)gids[i] : (uint32_t)uids[i];
+		uint32_t id = want;
+		char name[CONFIG_LINE_MAX];
+
+		if (nss_lookup(group, NULL, &id, name, sizeof(name)) < 0 ||
+		    !id_name_printable(group, name, want))
+			snprintf(name, sizeof(name), "%u", want);
+		print_item(f, &col, i, name, i + 1 == n);
 	}
 	fputc('\n', f);
+}
+
+static void print_acl(FILE *f, const struct config_acl *acl)
+{
+	if (config_acl_empty(acl)) {
+		fprintf(f, "# allow_*, read_only_*: not set, anyone who can connect\n");
+		return;
+	}
+	print_ids(f, "allow_users", acl->allow_users, NULL, acl->nallow_users);
+	print_ids(f, "allow_groups", NULL, acl->allow_groups, acl->nallow_groups);
+	print_ids(f, "read_only_users", acl->read_only_users, NULL, acl->nread_only_users);
+	print_ids(f, "read_only_groups", NULL, acl->read_only_groups, acl->nread_only_groups);
 }
 
 int config_print(FILE *f, const struct config *cfg)
@@ -1679,6 +2104,17 @@ int config_print(FILE *f, const struct config *cfg)
 		fprintf(f, "# admin_group: not set, only root and the daemon's user administer\n");
 	fprintf(f, "max_clients = %u\n", d->max_clients);
 	fprintf(f, "log_level = %s\n", log_level_name(d->log_level));
+
+	fprintf(f, "\n[limits]\n");
+	fprintf(f, "# max_clients: in [daemon]\n");
+	fprintf(f, "max_clients_per_uid = %u\n", cfg->limits.max_clients_per_uid);
+	config_size_format(cfg->limits.max_bytes_per_client, buf, sizeof(buf));
+	fprintf(f, "max_bytes_per_client = %s\n", buf);
+	fprintf(f, "max_blocks_per_client = %llu\n",
+		(unsigned long long)cfg->limits.max_blocks_per_client);
+	fprintf(f, "max_waits_per_client = %u\n", cfg->limits.max_waits_per_client);
+	config_size_format(cfg->limits.max_message_size, buf, sizeof(buf));
+	fprintf(f, "max_message_size = %s\n", buf);
 
 	if (cfg->nattrs) {
 		fprintf(f, "\n[attributes]\n");
@@ -1709,12 +2145,19 @@ int config_print(FILE *f, const struct config *cfg)
 			fprintf(f, "numa_node = %d\n", r->numa_node);
 		else
 			fprintf(f, "# numa_node: not set, the kernel's policy\n");
+		fprintf(f, "scrub = %s\n", config_scrub_name(r->scrub));
+		print_acl(f, &r->acl);
 		fprintf(f, "# heap instance: %s\n", r->heap);
 	}
 
 	for (size_t i = 0; i < cfg->nheaps; i++) {
-		fprintf(f, "\n[heap %s]\n", cfg->heaps[i].name);
-		print_list(f, "regions", cfg->heaps[i].regions, cfg->heaps[i].nregions);
+		const struct config_heap *h = &cfg->heaps[i];
+
+		fprintf(f, "\n[heap %s]\n", h->name);
+		print_list(f, "regions", h->regions, h->nregions);
+		config_size_format(h->max_bytes_per_client, buf, sizeof(buf));
+		fprintf(f, "max_bytes_per_client = %s\n", buf);
+		print_acl(f, &h->acl);
 	}
 
 	for (size_t i = 0; i < cfg->npools; i++) {
@@ -1730,6 +2173,9 @@ int config_print(FILE *f, const struct config *cfg)
 		fprintf(f, "blocks = %llu\n", (unsigned long long)pool->blocks);
 		config_size_format(pool->align, buf, sizeof(buf));
 		fprintf(f, "align = %s\n", buf);
+		fprintf(f, "max_blocks_per_client = %llu\n",
+			(unsigned long long)pool->max_blocks_per_client);
+		print_acl(f, &pool->acl);
 	}
 
 	for (size_t i = 0; i < cfg->ngroups; i++) {
@@ -1817,4 +2263,96 @@ const char *config_attr_name(const struct config *cfg, uint32_t attr)
 			return cfg->attrs[i].name;
 	}
 	return NULL;
+}
+
+int config_acl_empty(const struct config_acl *acl)
+{
+	return !acl || (acl->nallow_users == 0 && acl->nallow_groups == 0 &&
+			acl->nread_only_users == 0 && acl->nread_only_groups == 0);
+}
+
+static int uid_listed(const uid_t *list, size_t n, uid_t uid)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (list[i] == uid)
+			return 1;
+	}
+	return 0;
+}
+
+/* Whether gid or one of groups is in list. */
+static int gid_listed(const gid_t *list, size_t n, gid_t gid, const gid_t *groups, size_t ngroups)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (list[i] == gid)
+			return 1;
+		for (size_t k = 0; groups && k < ngroups; k++) {
+			if (list[i] == groups[k])
+				return 1;
+		}
+	}
+	return 0;
+}
+
+int config_acl_check(const struct config_acl *acl, uid_t uid, gid_t gid, const gid_t *groups,
+		     size_t ngroups)
+{
+	if (!acl)
+		return CONFIG_ACCESS_NONE;
+	if (config_acl_empty(acl) || uid_listed(acl->allow_users, acl->nallow_users, uid) ||
+	    gid_listed(acl->allow_groups, acl->nallow_groups, gid, groups, ngroups))
+		return CONFIG_ACCESS_RW;
+	if (uid_listed(acl->read_only_users, acl->nread_only_users, uid) ||
+	    gid_listed(acl->read_only_groups, acl->nread_only_groups, gid, groups, ngroups))
+		return CONFIG_ACCESS_READ;
+	return CONFIG_ACCESS_NONE;
+}
+
+/* A copy of n ids of size elem; NULL for none, and on -ENOMEM. */
+static int ids_dup(void *dst, const void *src, size_t n, size_t elem)
+{
+	void **d = dst;
+
+	*d = NULL;
+	if (n == 0)
+		return 0;
+	*d = malloc(n * elem);
+	if (!*d)
+		return -ENOMEM;
+	memcpy(*d, src, n * elem);
+	return 0;
+}
+
+int config_acl_copy(struct config_acl *dst, const struct config_acl *src)
+{
+	if (!dst || !src)
+		return -EINVAL;
+	memset(dst, 0, sizeof(*dst));
+	if (ids_dup(&dst->allow_users, src->allow_users, src->nallow_users, sizeof(uid_t)) < 0 ||
+	    ids_dup(&dst->allow_groups, src->allow_groups, src->nallow_groups, sizeof(gid_t)) < 0 ||
+	    ids_dup(&dst->read_only_users, src->read_only_users, src->nread_only_users,
+		    sizeof(uid_t)) < 0 ||
+	    ids_dup(&dst->read_only_groups, src->read_only_groups, src->nread_only_groups,
+		    sizeof(gid_t)) < 0)
+		goto fail;
+	dst->nallow_users = src->nallow_users;
+	dst->nallow_groups = src->nallow_groups;
+	dst->nread_only_users = src->nread_only_users;
+	dst->nread_only_groups = src->nread_only_groups;
+	return 0;
+
+fail:
+	config_acl_free(dst);
+	return -ENOMEM;
+}
+
+void config_acl_free(struct config_acl *acl)
+{
+	if (!acl)
+		return;
+	free(acl->allow_users);
+	free(acl->allow_groups);
+	free(acl->read_only_users);
+	free(acl->read_only_groups);
+	memset(acl, 0, sizeof(*acl));
 }

@@ -3,12 +3,19 @@
  *
  *   [daemon]       socket, socket_mode, socket_group, admin_group, max_clients,
  *                  log_level
+ *   [limits]       max_clients (or in [daemon], not both), max_clients_per_uid,
+ *                  max_bytes_per_client, max_blocks_per_client,
+ *                  max_waits_per_client, max_message_size
  *   [attributes]   NAME = 2..31, one line per user-defined attribute
  *   [region NAME]  size, backing, path, attr, hugepages, page_size, sync,
- *                  lock, prefault, numa_node
- *   [heap NAME]    regions
- *   [pool NAME]    region | attr, block_size, blocks, align
+ *                  lock, prefault, numa_node, scrub, ACL
+ *   [heap NAME]    regions, max_bytes_per_client, ACL
+ *   [pool NAME]    region | attr, block_size, blocks, align,
+ *                  max_blocks_per_client, ACL
  *   [group NAME]   pools, select
+ *
+ * ACL stands for the keys allow_users, allow_groups, read_only_users and
+ * read_only_groups: lists of user or group names or numeric ids.
  *
  * Every default is filled in at load time, so the structures below always
  * hold the effective configuration.  Cross-references (attribute names,
@@ -26,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "log.h"
 
@@ -45,6 +53,8 @@
 #define CONFIG_DEFAULT_ALIGN 16u
 #define CONFIG_NO_NUMA_NODE (-1)
 #define CONFIG_NUMA_NODE_MAX 1023
+#define CONFIG_DEFAULT_MAX_WAITS 64u
+#define CONFIG_DEFAULT_MAX_MESSAGE 65536u
 
 /* The longest line a configuration file may have. */
 #define CONFIG_LINE_MAX 196
@@ -65,6 +75,35 @@ enum config_select {
 	CONFIG_SELECT_INDEX = 0,                /* selector: index into the pool list */
 	CONFIG_SELECT_FIT,                      /* selector: a byte size */
 	CONFIG_SELECT_ATTR,                     /* selector: an attribute */
+};
+
+/* When freed memory is zeroed. */
+enum config_scrub {
+	CONFIG_SCRUB_CROSS_UID = 0,             /* before another uid gets it (default) */
+	CONFIG_SCRUB_ALWAYS,                    /* on every free */
+	CONFIG_SCRUB_NEVER,
+};
+
+/* What config_acl_check grants. */
+enum config_access {
+	CONFIG_ACCESS_NONE = 0,
+	CONFIG_ACCESS_READ = 1,
+	CONFIG_ACCESS_RW = 2,
+};
+
+/* Who may use a region, pool or heap instance.  With every list empty,
+ * anyone who can connect may; otherwise a client must match allow_* (read
+ * and write) or read_only_* (read only).  Names are resolved to ids when
+ * the file is loaded. */
+struct config_acl {
+	uid_t *allow_users;
+	size_t nallow_users;
+	gid_t *allow_groups;
+	size_t nallow_groups;
+	uid_t *read_only_users;
+	size_t nread_only_users;
+	gid_t *read_only_groups;
+	size_t nread_only_groups;
 };
 
 struct config_daemon {
@@ -96,6 +135,8 @@ struct config_region {
 	int prefault;
 	int numa_node;                          /* CONFIG_NO_NUMA_NODE: none */
 	char heap[CONFIG_NAME_MAX];             /* heap instance; "default" if named in none */
+	struct config_acl acl;
+	enum config_scrub scrub;
 };
 
 struct config_heap {
@@ -104,6 +145,8 @@ struct config_heap {
 	int regions_line;
 	char **regions;
 	size_t nregions;
+	struct config_acl acl;
+	uint64_t max_bytes_per_client;          /* 0: no limit */
 };
 
 struct config_pool {
@@ -115,6 +158,8 @@ struct config_pool {
 	uint64_t block_size;
 	uint64_t blocks;
 	uint64_t align;
+	struct config_acl acl;
+	uint64_t max_blocks_per_client;         /* 0: no limit */
 };
 
 struct config_group {
@@ -126,9 +171,19 @@ struct config_group {
 	enum config_select select;
 };
 
+/* [limits]; 0 means no limit unless said otherwise. */
+struct config_limits {
+	unsigned int max_clients_per_uid;
+	uint64_t max_bytes_per_client;          /* blocks and heap allocations together */
+	uint64_t max_blocks_per_client;
+	unsigned int max_waits_per_client;      /* default 64, 1..65536 */
+	unsigned int max_message_size;          /* bytes of one request: default 65536, 64..65536 */
+};
+
 struct config {
 	char *path;                             /* the file name used in messages */
-	struct config_daemon daemon;
+	struct config_daemon daemon;            /* max_clients also comes from [limits] */
+	struct config_limits limits;
 	struct config_attr *attrs;
 	size_t nattrs;
 	struct config_region *regions;
@@ -185,5 +240,23 @@ void config_size_human(uint64_t v, char *buf, size_t len);
 const char *config_backing_name(enum config_backing b);
 const char *config_hugepages_name(enum config_hugepages h);
 const char *config_select_name(enum config_select s);
+const char *config_scrub_name(enum config_scrub s);
+
+/* Whether every list of acl is empty (NULL counts as empty). */
+int config_acl_empty(const struct config_acl *acl);
+
+/* What a client with uid, primary gid and supplementary groups may do:
+ * CONFIG_ACCESS_RW when acl is empty, or uid is in allow_users, or gid or
+ * one of groups is in allow_groups; else CONFIG_ACCESS_READ when they are
+ * in read_only_users or read_only_groups; else CONFIG_ACCESS_NONE, which
+ * is also the answer for a NULL acl.  uid 0 is not special here. */
+int config_acl_check(const struct config_acl *acl, uid_t uid, gid_t gid, const gid_t *groups,
+		     size_t ngroups);
+
+/* Deep-copy src into dst; -ENOMEM leaves dst empty. */
+int config_acl_copy(struct config_acl *dst, const struct config_acl *src);
+
+/* Free the lists of acl and leave it empty. */
+void config_acl_free(struct config_acl *acl);
 
 #endif

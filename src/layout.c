@@ -38,16 +38,30 @@ static int region_cfg_copy(struct config_region *dst, const struct config_region
 {
 	*dst = *src;
 	dst->path = NULL;
+	memset(&dst->acl, 0, sizeof(dst->acl));
 	if (src->path) {
 		dst->path = strdup(src->path);
 		if (!dst->path)
 			return -ENOMEM;
 	}
+	if (config_acl_copy(&dst->acl, &src->acl) < 0) {
+		free(dst->path);
+		dst->path = NULL;
+		return -ENOMEM;
+	}
 	return 0;
 }
 
+static void region_cfg_free(struct config_region *rc)
+{
+	free(rc->path);
+	rc->path = NULL;
+	config_acl_free(&rc->acl);
+}
+
 /* Whether two region settings give the same mapping; the heap instance
- * and the line do not count. */
+ * and the line do not count, and neither do the access list and scrub,
+ * which a reload changes in place. */
 static int region_cfg_same(const struct config_region *a, const struct config_region *b)
 {
 	return a->size == b->size && a->backing == b->backing && str_same(a->path, b->path) &&
@@ -410,7 +424,7 @@ void layout_destroy(struct layout *l)
 	for (size_t i = 0; i < l->nregions; i++) {
 		heap_destroy(l->heaps[i]);
 		region_unmap(&l->regions[i]);
-		free(l->region_cfgs[i].path);
+		region_cfg_free(&l->region_cfgs[i]);
 	}
 	free(l->heaps);
 	free(l->region_instance);
@@ -854,9 +868,18 @@ static int reload_regions(struct reload *r, layout_in_use_fn in_use, void *ctx)
 		uint32_t id = (uint32_t)(l->nregions + r->nmapped);
 
 		if (r->ids[j] != UINT32_MAX) {
-			/* Kept: only the line and the instance may differ. */
-			r->rcfgs[r->ids[j]].line = cr->line;
-			memcpy(r->rcfgs[r->ids[j]].heap, cr->heap, sizeof(cr->heap));
+			struct config_region *kept = &r->rcfgs[r->ids[j]];
+
+			/* Kept: only the line, the instance, the access list and
+			 * scrub may differ.  The new access list is a copy of its
+			 * own, which the commit keeps and the undo frees. */
+			kept->line = cr->line;
+			memcpy(kept->heap, cr->heap, sizeof(cr->heap));
+			kept->scrub = cr->scrub;
+			if (config_acl_copy(&kept->acl, &cr->acl) < 0) {
+				kept->acl = l->region_cfgs[r->ids[j]].acl;
+				goto oom;
+			}
 			continue;
 		}
 		rc = region_map(cr, id, &r->regions[id], msg, sizeof(msg));
@@ -1194,6 +1217,16 @@ static void reload_report_heaps_groups(struct reload *r)
 	}
 }
 
+/* Whether a kept region got a new access list: the new tables start as
+ * shallow copies of the old ones, and a fresh copy never shares a list
+ * with the old one (empty lists are NULL on both sides). */
+static int acl_replaced(const struct config_acl *now, const struct config_acl *was)
+{
+	return now->allow_users != was->allow_users || now->allow_groups != was->allow_groups ||
+	       now->read_only_users != was->read_only_users ||
+	       now->read_only_groups != was->read_only_groups;
+}
+
 /* Give back everything a reload prepared; the layout is as it was. */
 static void reload_undo(struct reload *r)
 {
@@ -1211,7 +1244,11 @@ static void reload_undo(struct reload *r)
 	for (size_t id = l->nregions; id < l->nregions + r->nmapped; id++) {
 		heap_destroy(r->heaps[id]);
 		region_unmap(&r->regions[id]);
-		free(r->rcfgs[id].path);
+		region_cfg_free(&r->rcfgs[id]);
+	}
+	for (size_t id = 0; r->rcfgs && id < l->nregions; id++) {
+		if (acl_replaced(&r->rcfgs[id].acl, &l->region_cfgs[id].acl))
+			config_acl_free(&r->rcfgs[id].acl);
 	}
 	free(r->regions);
 	free(r->heaps);
@@ -1250,8 +1287,12 @@ static void reload_commit(struct reload *r)
 		heap_destroy(r->heaps[i]);
 		r->heaps[i] = NULL;
 		region_unmap(&r->regions[i]);
-		free(r->rcfgs[i].path);
-		r->rcfgs[i].path = NULL;
+		region_cfg_free(&r->rcfgs[i]);
+	}
+	for (size_t i = 0; i < l->nregions; i++) {
+		if (r->rfate[i] != FATE_RETIRE &&
+		    acl_replaced(&r->rcfgs[i].acl, &l->region_cfgs[i].acl))
+			config_acl_free(&l->region_cfgs[i].acl);
 	}
 	instances_free(l->instances, l->ninstances);
 	groups_free(l->groups, l->ngroups);

@@ -105,7 +105,14 @@ int multiheap_remove(struct multiheap *mh, uint32_t region_id)
 int multiheap_alloc(struct multiheap *mh, uint32_t attr, uint64_t align, uint64_t size,
 		    uint32_t *region_id, uint64_t *off)
 {
-	int found = 0, rc;
+	return multiheap_alloc_filter(mh, attr, align, size, NULL, NULL, region_id, off);
+}
+
+int multiheap_alloc_filter(struct multiheap *mh, uint32_t attr, uint64_t align, uint64_t size,
+			   multiheap_filter_fn allow, void *ctx, uint32_t *region_id,
+			   uint64_t *off)
+{
+	int found = 0, denied = 0, rc;
 
 	if (!mh || !region_id || !off || size == 0 || attr > MULTIHEAP_ATTR_MAX)
 		return -EINVAL;
@@ -118,6 +125,10 @@ int multiheap_alloc(struct multiheap *mh, uint32_t attr, uint64_t align, uint64_
 
 		if (e->attr != attr)
 			continue;
+		if (allow && !allow(ctx, e->region_id)) {
+			denied = 1;
+			continue;
+		}
 		found = 1;
 		rc = heap_aligned_alloc(e->heap, align, size, off);
 		if (rc == 0) {
@@ -125,7 +136,9 @@ int multiheap_alloc(struct multiheap *mh, uint32_t attr, uint64_t align, uint64_
 			return 0;
 		}
 	}
-	return found ? -ENOMEM : -ENOENT;
+	if (found)
+		return -ENOMEM;
+	return denied ? -EACCES : -ENOENT;
 }
 
 int multiheap_free(struct multiheap *mh, uint32_t region_id, uint64_t off)

@@ -42,6 +42,16 @@ int multiheap_remove(struct multiheap *mh, uint32_t region_id);
 int multiheap_alloc(struct multiheap *mh, uint32_t attr, uint64_t align, uint64_t size,
 		    uint32_t *region_id, uint64_t *off);
 
+/* Whether a region may serve an allocation (for access control): non-zero
+ * to allow. */
+typedef int (*multiheap_filter_fn)(void *ctx, uint32_t region_id);
+
+/* multiheap_alloc over the heaps that allow() admits; -EACCES when heaps
+ * carry attr but allow() refuses every one of them. */
+int multiheap_alloc_filter(struct multiheap *mh, uint32_t attr, uint64_t align, uint64_t size,
+			   multiheap_filter_fn allow, void *ctx, uint32_t *region_id,
+			   uint64_t *off);
+
 /* -ENOENT if the region is not in this multiheap, otherwise heap_free's codes. */
 int multiheap_free(struct multiheap *mh, uint32_t region_id, uint64_t off);
 

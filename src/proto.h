@@ -342,6 +342,8 @@ struct proto_region_info_reply {
 	char attr_name[PROTO_NAME_MAX];
 	char heap[PROTO_NAME_MAX];              /* heap instance */
 	char path[256];                         /* shm name or file path, "" otherwise */
+	uint64_t scrubbed_bytes;                /* zeroed between owners since start */
+	char scrub[16];                         /* cross-uid, always, never */
 };
 
 #define PROTO_RI_SEALED 0x1u
@@ -408,6 +410,8 @@ struct proto_stats_reply {                      /* PROTO_STATS; request: proto_h
 	uint64_t refused_connections;
 	uint64_t bad_messages;
 	uint64_t uptime_ms;
+	uint64_t refusals;                      /* access, quota and limit refusals */
+	uint64_t scrubbed_bytes;
 };
 
 #define PROTO_MAP_POOL 1u

@@ -3,6 +3,8 @@
  * print/load round trip.
  */
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -69,6 +71,16 @@ static void test_default(void **state)
 	assert_int_equal(r->sync, 0);
 	assert_int_equal(r->numa_node, CONFIG_NO_NUMA_NODE);
 	assert_string_equal(r->heap, "default");
+	assert_int_equal(r->scrub, CONFIG_SCRUB_CROSS_UID);
+	assert_true(config_acl_empty(&r->acl));
+	assert_null(r->acl.allow_users);
+	assert_null(r->acl.read_only_groups);
+	assert_int_equal(cfg.limits.max_clients_per_uid, 0);
+	assert_int_equal(cfg.limits.max_bytes_per_client, 0);
+	assert_int_equal(cfg.limits.max_blocks_per_client, 0);
+	assert_int_equal(cfg.limits.max_waits_per_client, 64);
+	assert_int_equal(cfg.limits.max_message_size, 65536);
+	assert_null(config_heap_find(&cfg, "default"));
 	config_free(&cfg);
 }
 
@@ -340,6 +352,268 @@ static void test_heap_pool_group_keys(void **state)
 	assert_int_equal(cfg.pools[0].attr, 0);
 	assert_int_equal(cfg.pools[0].by_attr, 1);
 	config_free(&cfg);
+}
+
+/* ids[0..n) are exactly the n values that follow. */
+static void assert_ids(const unsigned int *ids, size_t n, size_t want_n, ...)
+{
+	va_list ap;
+
+	assert_int_equal(n, want_n);
+	va_start(ap, want_n);
+	for (size_t i = 0; i < want_n; i++)
+		assert_int_equal(ids[i], va_arg(ap, unsigned int));
+	va_end(ap);
+}
+
+static void test_acl_keys(void **state)
+{
+	struct config cfg;
+	const struct config_region *r;
+	const struct config_pool *p;
+	const struct config_heap *h;
+
+	(void)state;
+	load_ok("[region r0]\n"
+		"size = 1M\n"
+		"allow_users = root, 1000\n"
+		"allow_groups = nogroup\n"
+		"read_only_users = nobody,\n"
+		"    4000000000, 0000017 ; leading zeros are still decimal\n"
+		"read_only_groups = 0, 65534, 7\n"
+		"scrub = always\n"
+		"[region r1]\n"
+		"size = 1M\n"
+		"scrub = never\n"
+		"[region r2]\n"
+		"size = 1M\n"
+		"scrub = cross-uid\n"
+		"allow_groups = root\n"
+		"[pool p]\n"
+		"region = r0\n"
+		"block_size = 64\n"
+		"blocks = 10\n"
+		"allow_users = nobody\n"
+		"read_only_groups = root\n"
+		"max_blocks_per_client = 3\n"
+		"[heap h]\n"
+		"regions = r1\n"
+		"read_only_users = 0\n"
+		"allow_users = 65534\n"
+		"max_bytes_per_client = 4M\n", &cfg);
+
+	r = config_region_find(&cfg, "r0");
+	assert_non_null(r);
+	assert_ids(r->acl.allow_users, r->acl.nallow_users, 2, 0u, 1000u);
+	assert_ids(r->acl.allow_groups, r->acl.nallow_groups, 1, 65534u);
+	assert_ids(r->acl.read_only_users, r->acl.nread_only_users, 3, 65534u, 4000000000u, 17u);
+	assert_ids(r->acl.read_only_groups, r->acl.nread_only_groups, 3, 0u, 65534u, 7u);
+	assert_int_equal(r->scrub, CONFIG_SCRUB_ALWAYS);
+	assert_false(config_acl_empty(&r->acl));
+
+	r = config_region_find(&cfg, "r1");
+	assert_int_equal(r->scrub, CONFIG_SCRUB_NEVER);
+	assert_true(config_acl_empty(&r->acl));
+	assert_null(r->acl.allow_users);
+	assert_null(r->acl.allow_groups);
+	assert_null(r->acl.read_only_users);
+	assert_null(r->acl.read_only_groups);
+
+	r = config_region_find(&cfg, "r2");
+	assert_int_equal(r->scrub, CONFIG_SCRUB_CROSS_UID);
+	assert_ids(r->acl.allow_groups, r->acl.nallow_groups, 1, 0u);
+	assert_int_equal(r->acl.nallow_users, 0);
+	assert_false(config_acl_empty(&r->acl));
+
+	p = config_pool_find(&cfg, "p");
+	assert_non_null(p);
+	assert_ids(p->acl.allow_users, p->acl.nallow_users, 1, 65534u);
+	assert_ids(p->acl.read_only_groups, p->acl.nread_only_groups, 1, 0u);
+	assert_int_equal(p->acl.nallow_groups, 0);
+	assert_int_equal(p->acl.nread_only_users, 0);
+	assert_int_equal(p->max_blocks_per_client, 3);
+
+	h = config_heap_find(&cfg, "h");
+	assert_non_null(h);
+	assert_ids(h->acl.read_only_users, h->acl.nread_only_users, 1, 0u);
+	assert_ids(h->acl.allow_users, h->acl.nallow_users, 1, 65534u);
+	assert_int_equal(h->acl.nallow_groups, 0);
+	assert_int_equal(h->acl.nread_only_groups, 0);
+	assert_int_equal(h->max_bytes_per_client, 4 * MiB);
+	/* The undeclared default instance has no access list and no limit. */
+	assert_null(config_heap_find(&cfg, "default"));
+	config_free(&cfg);
+
+	/* The largest id, and a list that continues over several lines. */
+	load_ok("[region r]\nsize = 1M\nallow_users = 4294967294,\n  root,\n\tnobody\n", &cfg);
+	assert_ids(cfg.regions[0].acl.allow_users, cfg.regions[0].acl.nallow_users, 3,
+		   4294967294u, 0u, 65534u);
+	config_free(&cfg);
+}
+
+static void test_hardening_defaults(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	load_ok("[region r]\nsize = 1M\n[pool p]\nregion = r\nblock_size = 1\nblocks = 1\n"
+		"[heap h]\nregions = r\n", &cfg);
+	assert_int_equal(cfg.regions[0].scrub, CONFIG_SCRUB_CROSS_UID);
+	assert_true(config_acl_empty(&cfg.regions[0].acl));
+	assert_true(config_acl_empty(&cfg.pools[0].acl));
+	assert_int_equal(cfg.pools[0].max_blocks_per_client, 0);
+	assert_true(config_acl_empty(&cfg.heaps[0].acl));
+	assert_int_equal(cfg.heaps[0].max_bytes_per_client, 0);
+	assert_int_equal(cfg.limits.max_clients_per_uid, 0);
+	assert_int_equal(cfg.limits.max_bytes_per_client, 0);
+	assert_int_equal(cfg.limits.max_blocks_per_client, 0);
+	assert_int_equal(cfg.limits.max_waits_per_client, CONFIG_DEFAULT_MAX_WAITS);
+	assert_int_equal(cfg.limits.max_message_size, CONFIG_DEFAULT_MAX_MESSAGE);
+	config_free(&cfg);
+
+	/* An empty [limits] is the defaults too. */
+	load_ok("[limits]\n", &cfg);
+	assert_int_equal(cfg.daemon.max_clients, 1024);
+	assert_int_equal(cfg.limits.max_waits_per_client, 64);
+	assert_int_equal(cfg.limits.max_message_size, 65536);
+	config_free(&cfg);
+}
+
+static void test_limits_keys(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	load_ok("[limits]\n"
+		"max_clients = 99\n"
+		"max_clients_per_uid = 5\n"
+		"max_bytes_per_client = 256M\n"
+		"max_blocks_per_client = 1000\n"
+		"max_waits_per_client = 65536\n"
+		"max_message_size = 4K\n", &cfg);
+	assert_int_equal(cfg.daemon.max_clients, 99);
+	assert_int_equal(cfg.limits.max_clients_per_uid, 5);
+	assert_int_equal(cfg.limits.max_bytes_per_client, 256 * MiB);
+	assert_int_equal(cfg.limits.max_blocks_per_client, 1000);
+	assert_int_equal(cfg.limits.max_waits_per_client, 65536);
+	assert_int_equal(cfg.limits.max_message_size, 4096);
+	config_free(&cfg);
+
+	load_ok("[daemon]\nlog_level = info\n[limits]\nmax_clients_per_uid = 1000000\n"
+		"max_bytes_per_client = 12345\nmax_blocks_per_client = 4294967294\n"
+		"max_waits_per_client = 1\nmax_message_size = 64\n", &cfg);
+	assert_int_equal(cfg.daemon.max_clients, 1024);
+	assert_int_equal(cfg.limits.max_clients_per_uid, 1000000);
+	assert_int_equal(cfg.limits.max_bytes_per_client, 12345);
+	assert_int_equal(cfg.limits.max_blocks_per_client, 4294967294u);
+	assert_int_equal(cfg.limits.max_waits_per_client, 1);
+	assert_int_equal(cfg.limits.max_message_size, 64);
+	config_free(&cfg);
+
+	load_ok("[limits]\nmax_message_size = 65536\nmax_bytes_per_client = 0\n"
+		"[pool p]\nregion = r\nblock_size = 1\nblocks = 1\nmax_blocks_per_client = 4294967294\n"
+		"[region r]\nsize = 1M\n[heap h]\nregions = r\nmax_bytes_per_client = 1T\n", &cfg);
+	assert_int_equal(cfg.limits.max_message_size, 65536);
+	assert_int_equal(cfg.pools[0].max_blocks_per_client, 4294967294u);
+	assert_int_equal(cfg.heaps[0].max_bytes_per_client, (uint64_t)1 << 40);
+	config_free(&cfg);
+}
+
+static void test_acl_check(void **state)
+{
+	static const uid_t users[] = { 1000, 1001 };
+	static const gid_t groups[] = { 50 };
+	static const uid_t ro_users[] = { 2000, 1001 };
+	static const gid_t ro_groups[] = { 60, 61 };
+	static const gid_t none_of_them[] = { 1, 2, 3 };
+	static const gid_t supp_rw[] = { 7, 50 };
+	static const gid_t supp_ro[] = { 61 };
+	static const gid_t supp_both[] = { 60, 50 };
+	struct config_acl empty = { 0 };
+	struct config_acl acl = {
+		.allow_users = (uid_t *)users, .nallow_users = 2,
+		.allow_groups = (gid_t *)groups, .nallow_groups = 1,
+		.read_only_users = (uid_t *)ro_users, .nread_only_users = 2,
+		.read_only_groups = (gid_t *)ro_groups, .nread_only_groups = 2,
+	};
+	struct config_acl ro_only = {
+		.read_only_users = (uid_t *)ro_users, .nread_only_users = 2,
+	};
+	static const struct {
+		uid_t uid;
+		gid_t gid;
+		const gid_t *groups;
+		size_t ngroups;
+		int want;
+	} cases[] = {
+		{ 1000, 9, NULL, 0, CONFIG_ACCESS_RW },                 /* allow_users */
+		{ 1001, 9, NULL, 0, CONFIG_ACCESS_RW },                 /* allow wins over read-only */
+		{ 3000, 50, NULL, 0, CONFIG_ACCESS_RW },                /* primary group allowed */
+		{ 3000, 9, supp_rw, 2, CONFIG_ACCESS_RW },              /* supplementary allowed */
+		{ 3000, 60, supp_rw, 2, CONFIG_ACCESS_RW },             /* rw group beats ro group */
+		{ 3000, 9, supp_both, 2, CONFIG_ACCESS_RW },
+		{ 2000, 9, NULL, 0, CONFIG_ACCESS_READ },               /* read_only_users */
+		{ 3000, 60, NULL, 0, CONFIG_ACCESS_READ },              /* primary group read-only */
+		{ 3000, 9, supp_ro, 1, CONFIG_ACCESS_READ },            /* supplementary read-only */
+		{ 3000, 9, none_of_them, 3, CONFIG_ACCESS_NONE },
+		{ 0, 0, NULL, 0, CONFIG_ACCESS_NONE },                  /* root is not special */
+		{ 3000, 9, NULL, 0, CONFIG_ACCESS_NONE },
+		{ 3000, 9, NULL, 5, CONFIG_ACCESS_NONE },               /* no groups array */
+		{ 50, 1000, NULL, 0, CONFIG_ACCESS_NONE },              /* uids and gids apart */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int got = config_acl_check(&acl, cases[i].uid, cases[i].gid, cases[i].groups,
+					   cases[i].ngroups);
+
+		if (got != cases[i].want)
+			fail_msg("case %zu: uid %u gid %u: %d, expected %d", i, (unsigned)cases[i].uid,
+				 (unsigned)cases[i].gid, got, cases[i].want);
+		/* An empty list lets everyone in, read and write. */
+		assert_int_equal(config_acl_check(&empty, cases[i].uid, cases[i].gid,
+						  cases[i].groups, cases[i].ngroups),
+				 CONFIG_ACCESS_RW);
+	}
+	/* Only read-only lists: nobody gets to write. */
+	assert_int_equal(config_acl_check(&ro_only, 2000, 0, NULL, 0), CONFIG_ACCESS_READ);
+	assert_int_equal(config_acl_check(&ro_only, 1000, 50, supp_rw, 2), CONFIG_ACCESS_NONE);
+	assert_int_equal(config_acl_check(NULL, 0, 0, NULL, 0), CONFIG_ACCESS_NONE);
+	assert_true(config_acl_empty(&empty));
+	assert_true(config_acl_empty(NULL));
+	assert_false(config_acl_empty(&acl));
+	assert_false(config_acl_empty(&ro_only));
+}
+
+static void test_acl_copy(void **state)
+{
+	static const uid_t users[] = { 5, 6, 7 };
+	static const gid_t groups[] = { 8 };
+	struct config_acl src = {
+		.allow_users = (uid_t *)users, .nallow_users = 3,
+		.read_only_groups = (gid_t *)groups, .nread_only_groups = 1,
+	};
+	struct config_acl dst;
+
+	(void)state;
+	memset(&dst, 0xff, sizeof(dst));
+	assert_int_equal(config_acl_copy(&dst, &src), 0);
+	assert_ids(dst.allow_users, dst.nallow_users, 3, 5u, 6u, 7u);
+	assert_ptr_not_equal(dst.allow_users, src.allow_users);
+	assert_ids(dst.read_only_groups, dst.nread_only_groups, 1, 8u);
+	assert_ptr_not_equal(dst.read_only_groups, src.read_only_groups);
+	assert_null(dst.allow_groups);
+	assert_int_equal(dst.nallow_groups, 0);
+	assert_null(dst.read_only_users);
+	assert_int_equal(dst.nread_only_users, 0);
+	config_acl_free(&dst);
+	assert_null(dst.allow_users);
+	assert_int_equal(dst.nallow_users, 0);
+	assert_true(config_acl_empty(&dst));
+	config_acl_free(&dst);
+	config_acl_free(NULL);
+	assert_int_equal(config_acl_copy(NULL, &src), -EINVAL);
+	assert_int_equal(config_acl_copy(&dst, NULL), -EINVAL);
 }
 
 static void test_syntax(void **state)
@@ -713,6 +987,115 @@ static void test_errors(void **state)
 		  "test.conf:3: invalid select 'best' in [group g] (use index, fit or attr)" },
 		{ "[group g]\npools = x,\n  y = z\n", "test.conf:3: unknown key 'y' in [group g]" },
 		{ "[group g]\nselect = fit\n  x\n", "test.conf:3: expected 'key = value'" },
+
+		/* Access lists. */
+		{ "[region r0]\nsize = 1M\nallow_users = root, nosuchuser-shmpool\n",
+		  "test.conf:3: unknown user 'nosuchuser-shmpool' in allow_users of [region r0]" },
+		{ "[region r0]\nsize = 1M\nread_only_users = nobody\nread_only_groups = nosuchgroup-x\n",
+		  "test.conf:4: unknown group 'nosuchgroup-x' in read_only_groups of [region r0]" },
+		{ "[region r]\nsize = 1M\n[pool p]\nregion = r\nblock_size = 1\nblocks = 1\n"
+		  "allow_groups = nogroup, nosuchgroup-x\n",
+		  "test.conf:7: unknown group 'nosuchgroup-x' in allow_groups of [pool p]" },
+		{ "[heap h]\nregions = r\nread_only_users = nosuchuser-shmpool\n",
+		  "test.conf:3: unknown user 'nosuchuser-shmpool' in read_only_users of [heap h]" },
+		/* Names are looked up as users or as groups, not both. */
+		{ "[region r0]\nsize = 1M\nallow_users = nogroup\n",
+		  "test.conf:3: unknown user 'nogroup' in allow_users of [region r0]" },
+		/* On a continuation line, the error is at that line. */
+		{ "[region r0]\nsize = 1M\nallow_groups = root,\n  nogroup,\n  nosuchgroup-x\n",
+		  "test.conf:5: unknown group 'nosuchgroup-x' in allow_groups of [region r0]" },
+		{ "[region r0]\nsize = 1M\nallow_users = 4294967295\n",
+		  "test.conf:3: invalid user id '4294967295' in allow_users of [region r0] "
+		  "(at most 4294967294)" },
+		{ "[region r0]\nsize = 1M\nread_only_groups = 99999999999999999999999\n",
+		  "test.conf:3: invalid group id '99999999999999999999999' in read_only_groups of "
+		  "[region r0] (at most 4294967294)" },
+		{ "[region r0]\nsize = 1M\nallow_groups = root nogroup\n",
+		  "test.conf:3: invalid group 'root nogroup' in allow_groups of [region r0]" },
+		{ "[region r0]\nsize = 1M\nallow_users = root, 0\n",
+		  "test.conf:3: user '0' (uid 0) listed twice in allow_users of [region r0]" },
+		{ "[region r0]\nsize = 1M\nread_only_groups = 7,\n  nogroup, 7\n",
+		  "test.conf:4: group '7' (gid 7) listed twice in read_only_groups of [region r0]" },
+		{ "[region r0]\nsize = 1M\nallow_users = 65534, nobody\n",
+		  "test.conf:3: user 'nobody' (uid 65534) listed twice in allow_users of [region r0]" },
+		{ "[region r0]\nsize = 1M\nallow_users =\n",
+		  "test.conf:3: empty name in 'allow_users' in [region r0]" },
+		{ "[region r0]\nsize = 1M\nread_only_users = root,,nobody\n",
+		  "test.conf:3: empty name in 'read_only_users' in [region r0]" },
+		{ "[region r0]\nsize = 1M\nallow_users = root\nallow_users = nobody\n",
+		  "test.conf:4: duplicate key 'allow_users' in [region r0] (first on line 3)" },
+		{ "[region r]\nsize = 1M\n[pool p]\nregion = r\nblock_size = 1\nblocks = 1\n"
+		  "read_only_groups = 0\n\nread_only_groups = 1\n",
+		  "test.conf:9: duplicate key 'read_only_groups' in [pool p] (first on line 7)" },
+		{ "[heap h]\nregions = r\nallow_groups = 0\nallow_groups = 0\n",
+		  "test.conf:4: duplicate key 'allow_groups' in [heap h] (first on line 3)" },
+		{ "[daemon]\nallow_users = root\n", "test.conf:2: unknown key 'allow_users' in [daemon]" },
+		{ "[group g]\nallow_groups = root\n",
+		  "test.conf:2: unknown key 'allow_groups' in [group g]" },
+		{ "[limits]\nread_only_users = root\n",
+		  "test.conf:2: unknown key 'read_only_users' in [limits]" },
+
+		/* scrub and the per-pool and per-heap limits. */
+		{ "[region r0]\nsize = 1M\nscrub = sometimes\n",
+		  "test.conf:3: invalid scrub 'sometimes' in [region r0] (use cross-uid, always or never)" },
+		{ "[region r0]\nsize = 1M\nscrub = never\nscrub = never\n",
+		  "test.conf:4: duplicate key 'scrub' in [region r0] (first on line 3)" },
+		{ "[pool p]\nscrub = always\n", "test.conf:2: unknown key 'scrub' in [pool p]" },
+		{ "[region r]\nsize = 1M\n[pool p]\nregion = r\nblock_size = 1\nblocks = 1\n"
+		  "max_blocks_per_client = -1\n",
+		  "test.conf:7: invalid number '-1' for 'max_blocks_per_client' in [pool p]" },
+		{ "[region r]\nsize = 1M\n[pool p]\nregion = r\nblock_size = 1\nblocks = 1\n"
+		  "max_blocks_per_client = 4294967295\n",
+		  "test.conf:7: 'max_blocks_per_client' in [pool p] must be between 0 and 4294967294" },
+		{ "[region r]\nsize = 1M\n[pool p]\nregion = r\nblock_size = 1\nblocks = 1\n"
+		  "max_blocks_per_client = 1K\n",
+		  "test.conf:7: invalid number '1K' for 'max_blocks_per_client' in [pool p]" },
+		{ "[pool p]\nmax_bytes_per_client = 1\n",
+		  "test.conf:2: unknown key 'max_bytes_per_client' in [pool p]" },
+		{ "[heap h]\nregions = r\nmax_bytes_per_client = 1X\n",
+		  "test.conf:3: invalid size '1X' for 'max_bytes_per_client' in [heap h]" },
+		{ "[heap h]\nregions = r\nmax_bytes_per_client = 16777216T\n",
+		  "test.conf:3: size '16777216T' for 'max_bytes_per_client' in [heap h] is too large" },
+		{ "[heap h]\nmax_blocks_per_client = 1\n",
+		  "test.conf:2: unknown key 'max_blocks_per_client' in [heap h]" },
+
+		/* [limits]. */
+		{ "[limits x]\n", "test.conf:1: section [limits] takes no name" },
+		{ "[limits]\n[region r]\nsize = 1M\n[limits]\n",
+		  "test.conf:4: duplicate [limits] (first on line 1)" },
+		{ "[limits]\nmax_client = 1\n", "test.conf:2: unknown key 'max_client' in [limits]" },
+		{ "[limits]\nmax_clients = 0\n",
+		  "test.conf:2: 'max_clients' in [limits] must be between 1 and 1000000" },
+		{ "[limits]\nmax_clients = 5\nmax_clients = 5\n",
+		  "test.conf:3: duplicate key 'max_clients' in [limits] (first on line 2)" },
+		{ "[daemon]\nmax_clients = 5\n[limits]\nmax_clients = 6\n",
+		  "test.conf:4: max_clients is set in both [daemon] and [limits]" },
+		{ "[limits]\nmax_clients = 6\n\n[daemon]\nlog_level = info\nmax_clients = 5\n",
+		  "test.conf:6: max_clients is set in both [daemon] and [limits]" },
+		{ "[limits]\nmax_clients_per_uid = 1000001\n",
+		  "test.conf:2: 'max_clients_per_uid' in [limits] must be between 0 and 1000000" },
+		{ "[limits]\nmax_clients_per_uid = few\n",
+		  "test.conf:2: invalid number 'few' for 'max_clients_per_uid' in [limits]" },
+		{ "[limits]\nmax_bytes_per_client = lots\n",
+		  "test.conf:2: invalid size 'lots' for 'max_bytes_per_client' in [limits]" },
+		{ "[limits]\nmax_blocks_per_client = 4294967295\n",
+		  "test.conf:2: 'max_blocks_per_client' in [limits] must be between 0 and 4294967294" },
+		{ "[limits]\nmax_waits_per_client = 0\n",
+		  "test.conf:2: 'max_waits_per_client' in [limits] must be between 1 and 65536" },
+		{ "[limits]\nmax_waits_per_client = 65537\n",
+		  "test.conf:2: 'max_waits_per_client' in [limits] must be between 1 and 65536" },
+		{ "[limits]\nmax_message_size = 63\n",
+		  "test.conf:2: 'max_message_size' in [limits] must be between 64 and 65536" },
+		{ "[limits]\nmax_message_size = 65537\n",
+		  "test.conf:2: 'max_message_size' in [limits] must be between 64 and 65536" },
+		{ "[limits]\nmax_message_size = 1M\n",
+		  "test.conf:2: 'max_message_size' in [limits] must be between 64 and 65536" },
+		{ "[limits]\nmax_message_size = 0\n",
+		  "test.conf:2: 'max_message_size' in [limits] must be between 64 and 65536" },
+		{ "[limits]\nmax_message_size = 64 K\n",
+		  "test.conf:2: invalid size '64 K' for 'max_message_size' in [limits]" },
+		{ "[limits]\nmax_message_size = 16777216T\n",
+		  "test.conf:2: size '16777216T' for 'max_message_size' in [limits] is too large" },
 	};
 
 	(void)state;
@@ -820,6 +1203,23 @@ static char *print_string(const struct config *cfg)
 	return buf;
 }
 
+static void assert_same_ids(const unsigned int *a, size_t na, const unsigned int *b, size_t nb)
+{
+	assert_int_equal(na, nb);
+	for (size_t i = 0; i < na; i++)
+		assert_int_equal(a[i], b[i]);
+}
+
+static void assert_same_acl(const struct config_acl *a, const struct config_acl *b)
+{
+	assert_same_ids(a->allow_users, a->nallow_users, b->allow_users, b->nallow_users);
+	assert_same_ids(a->allow_groups, a->nallow_groups, b->allow_groups, b->nallow_groups);
+	assert_same_ids(a->read_only_users, a->nread_only_users, b->read_only_users,
+			b->nread_only_users);
+	assert_same_ids(a->read_only_groups, a->nread_only_groups, b->read_only_groups,
+			b->nread_only_groups);
+}
+
 static void assert_same_config(const struct config *a, const struct config *b)
 {
 	assert_string_equal(a->daemon.socket ? a->daemon.socket : "-",
@@ -829,6 +1229,11 @@ static void assert_same_config(const struct config *a, const struct config *b)
 	assert_int_equal(a->daemon.socket_mode, b->daemon.socket_mode);
 	assert_int_equal(a->daemon.max_clients, b->daemon.max_clients);
 	assert_int_equal(a->daemon.log_level, b->daemon.log_level);
+	assert_int_equal(a->limits.max_clients_per_uid, b->limits.max_clients_per_uid);
+	assert_int_equal(a->limits.max_bytes_per_client, b->limits.max_bytes_per_client);
+	assert_int_equal(a->limits.max_blocks_per_client, b->limits.max_blocks_per_client);
+	assert_int_equal(a->limits.max_waits_per_client, b->limits.max_waits_per_client);
+	assert_int_equal(a->limits.max_message_size, b->limits.max_message_size);
 	assert_int_equal(a->nattrs, b->nattrs);
 	for (size_t i = 0; i < a->nattrs; i++) {
 		assert_string_equal(a->attrs[i].name, b->attrs[i].name);
@@ -850,6 +1255,8 @@ static void assert_same_config(const struct config *a, const struct config *b)
 		assert_int_equal(x->prefault, y->prefault);
 		assert_int_equal(x->numa_node, y->numa_node);
 		assert_string_equal(x->heap, y->heap);
+		assert_int_equal(x->scrub, y->scrub);
+		assert_same_acl(&x->acl, &y->acl);
 	}
 	assert_int_equal(a->nheaps, b->nheaps);
 	for (size_t i = 0; i < a->nheaps; i++) {
@@ -857,6 +1264,8 @@ static void assert_same_config(const struct config *a, const struct config *b)
 		assert_int_equal(a->heaps[i].nregions, b->heaps[i].nregions);
 		for (size_t k = 0; k < a->heaps[i].nregions; k++)
 			assert_string_equal(a->heaps[i].regions[k], b->heaps[i].regions[k]);
+		assert_int_equal(a->heaps[i].max_bytes_per_client, b->heaps[i].max_bytes_per_client);
+		assert_same_acl(&a->heaps[i].acl, &b->heaps[i].acl);
 	}
 	assert_int_equal(a->npools, b->npools);
 	for (size_t i = 0; i < a->npools; i++) {
@@ -869,6 +1278,8 @@ static void assert_same_config(const struct config *a, const struct config *b)
 		assert_int_equal(x->block_size, y->block_size);
 		assert_int_equal(x->blocks, y->blocks);
 		assert_int_equal(x->align, y->align);
+		assert_int_equal(x->max_blocks_per_client, y->max_blocks_per_client);
+		assert_same_acl(&x->acl, &y->acl);
 	}
 	assert_int_equal(a->ngroups, b->ngroups);
 	for (size_t i = 0; i < a->ngroups; i++) {
@@ -910,17 +1321,26 @@ static void test_round_trip(void **state)
 
 	n += (size_t)snprintf(text + n, sizeof(text) - n,
 			      "[daemon]\nsocket = /tmp/s.sock\nsocket_mode = 0604\nsocket_group = wheel\n"
-			      "max_clients = 3\nlog_level = info\n"
+			      "log_level = info\n"
+			      "[limits]\nmax_clients = 3\nmax_clients_per_uid = 2\n"
+			      "max_bytes_per_client = 1536M\nmax_blocks_per_client = 77\n"
+			      "max_waits_per_client = 9\nmax_message_size = 1000\n"
 			      "[attributes]\ndma = 2\nfast = 30\n"
 			      "[region r0]\nsize = 12345\nbacking = file\npath = /tmp/some file\n"
 			      "sync = yes\nattr = dma\nlock = yes\nprefault = yes\nnuma_node = 3\n"
+			      "scrub = always\nallow_users = root, 4000000000, nobody\n"
+			      "read_only_groups = 0, nogroup\n"
 			      "[region r1]\nsize = 3G\nbacking = hugetlb\nhugepages = require\n"
-			      "page_size = 1G\nattr = 17\n"
+			      "page_size = 1G\nattr = 17\nscrub = never\nallow_groups = 4000000001\n"
 			      "[region r2]\nsize = 64M\nbacking = shm\nattr = non-cacheable\n"
+			      "read_only_users = 65534\n"
 			      "[region r3]\nsize = 1M\nattr = fast\n"
-			      "[heap h]\nregions = r2, r0\n"
+			      "[heap h]\nregions = r2, r0\nmax_bytes_per_client = 4097\n"
+			      "allow_groups = root\nread_only_users = 123\n"
 			      "[heap default]\nregions = r3\n"
 			      "[pool byattr]\nattr = dma\nblock_size = 100\nblocks = 7\nalign = 128\n"
+			      "max_blocks_per_client = 5\nallow_users = 0\nallow_groups = 0\n"
+			      "read_only_users = 1, 2, 3\nread_only_groups = 65534\n"
 			      "[pool num]\nattr = 17\nblock_size = 1M\nblocks = 1\n");
 	/* Enough pools with long names that the group's list wraps. */
 	for (int i = 0; i < 12; i++)
@@ -935,6 +1355,23 @@ static void test_round_trip(void **state)
 	assert_true(n < sizeof(text));
 	load_ok(text, &cfg);
 	assert_int_equal(cfg.groups[0].npools, 12);
+	assert_int_equal(cfg.daemon.max_clients, 3);
+	assert_int_equal(cfg.regions[0].scrub, CONFIG_SCRUB_ALWAYS);
+	assert_int_equal(cfg.regions[0].acl.nallow_users, 3);
+	assert_int_equal(cfg.pools[0].acl.nread_only_users, 3);
+	round_trip(&cfg);
+	config_free(&cfg);
+
+	/* Access lists long enough to wrap onto continuation lines. */
+	n = (size_t)snprintf(text, sizeof(text), "[region r]\nsize = 1M\nallow_users = ");
+	for (int i = 0; i < 40; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "%s%u", i ? (i % 8 ? ", " : ",\n  ") : "",
+				      3000000000u + (unsigned)i);
+	n += (size_t)snprintf(text + n, sizeof(text) - n, "\n");
+	assert_true(n < sizeof(text));
+	load_ok(text, &cfg);
+	assert_int_equal(cfg.regions[0].acl.nallow_users, 40);
+	assert_int_equal(cfg.regions[0].acl.allow_users[39], 3000000039u);
 	round_trip(&cfg);
 	config_free(&cfg);
 }
@@ -958,6 +1395,14 @@ static void test_print_text(void **state)
 			    "max_clients = 1024\n"
 			    "log_level = notice\n"
 			    "\n"
+			    "[limits]\n"
+			    "# max_clients: in [daemon]\n"
+			    "max_clients_per_uid = 0\n"
+			    "max_bytes_per_client = 0\n"
+			    "max_blocks_per_client = 0\n"
+			    "max_waits_per_client = 64\n"
+			    "max_message_size = 64K\n"
+			    "\n"
 			    "[region default]\n"
 			    "size = 64M\n"
 			    "backing = memfd\n"
@@ -965,7 +1410,40 @@ static void test_print_text(void **state)
 			    "lock = no\n"
 			    "prefault = no\n"
 			    "# numa_node: not set, the kernel's policy\n"
+			    "scrub = cross-uid\n"
+			    "# allow_*, read_only_*: not set, anyone who can connect\n"
 			    "# heap instance: default\n");
+	free(text);
+	config_free(&cfg);
+}
+
+/* The printed access lists: names where the system has them, numbers
+ * where it has none. */
+static void test_acl_print(void **state)
+{
+	struct config cfg;
+	char *text;
+
+	(void)state;
+	if (getpwuid(4000000000u) || getgrgid(4000000000u)) {
+		print_message("skipped: uid or gid 4000000000 has a name here\n");
+		skip();
+	}
+	load_ok("[region r]\nsize = 1M\nallow_users = 0, 65534, 4000000000\n"
+		"read_only_groups = nogroup, root, 4000000000\n"
+		"[pool p]\nregion = r\nblock_size = 1\nblocks = 1\nallow_groups = 0\n"
+		"max_blocks_per_client = 9\n"
+		"[heap h]\nregions = r\nread_only_users = nobody\nmax_bytes_per_client = 3K\n", &cfg);
+	text = print_string(&cfg);
+	assert_non_null(strstr(text, "# numa_node: not set, the kernel's policy\n"
+			       "scrub = cross-uid\n"
+			       "allow_users = root, nobody, 4000000000\n"
+			       "read_only_groups = nogroup, root, 4000000000\n"
+			       "# heap instance: h\n"));
+	assert_non_null(strstr(text, "\n[heap h]\nregions = r\nmax_bytes_per_client = 3K\n"
+			       "read_only_users = nobody\n\n"));
+	assert_non_null(strstr(text, "align = 16\nmax_blocks_per_client = 9\n"
+			       "allow_groups = root\n"));
 	free(text);
 	config_free(&cfg);
 }
@@ -982,6 +1460,10 @@ static void test_names(void **state)
 	assert_string_equal(config_select_name(CONFIG_SELECT_INDEX), "index");
 	assert_string_equal(config_select_name(CONFIG_SELECT_FIT), "fit");
 	assert_string_equal(config_select_name(CONFIG_SELECT_ATTR), "attr");
+	assert_string_equal(config_scrub_name(CONFIG_SCRUB_CROSS_UID), "cross-uid");
+	assert_string_equal(config_scrub_name(CONFIG_SCRUB_ALWAYS), "always");
+	assert_string_equal(config_scrub_name(CONFIG_SCRUB_NEVER), "never");
+	assert_string_equal(config_scrub_name((enum config_scrub)3), "unknown");
 }
 
 static void test_bad_args(void **state)
@@ -1009,6 +1491,12 @@ int main(void)
 		cmocka_unit_test(test_region_defaults),
 		cmocka_unit_test(test_attributes),
 		cmocka_unit_test(test_heap_pool_group_keys),
+		cmocka_unit_test(test_acl_keys),
+		cmocka_unit_test(test_hardening_defaults),
+		cmocka_unit_test(test_limits_keys),
+		cmocka_unit_test(test_acl_check),
+		cmocka_unit_test(test_acl_copy),
+		cmocka_unit_test(test_acl_print),
 		cmocka_unit_test(test_syntax),
 		cmocka_unit_test(test_size_parse),
 		cmocka_unit_test(test_size_format),

@@ -359,11 +359,12 @@ static void test_regions(void **state)
 		  "\"obtained\":\"memfd\",\"path\":null,\"size\":1048576,\"granularity\":%ld,"
 		  "\"attr\":0,\"attr_name\":\"cacheable\",\"heap\":\"default\",\"used_bytes\":1024,"
 		  "\"free_bytes\":1047552,\"sealed\":true,\"locked\":false,\"broken\":false,"
-		  "\"numa_node\":null},"
+		  "\"scrub\":\"cross-uid\",\"scrubbed_bytes\":0,\"numa_node\":null},"
 		  "{\"name\":\"dmamem\",\"id\":1,\"backing\":\"memfd\",\"obtained\":\"memfd\","
 		  "\"path\":null,\"size\":262144,\"granularity\":%ld,\"attr\":5,\"attr_name\":\"dma\","
 		  "\"heap\":\"fast\",\"used_bytes\":32768,\"free_bytes\":229376,\"sealed\":true,"
-		  "\"locked\":false,\"broken\":false,\"numa_node\":null}]",
+		  "\"locked\":false,\"broken\":false,\"scrub\":\"cross-uid\",\"scrubbed_bytes\":0,"
+		  "\"numa_node\":null}]",
 		  sysconf(_SC_PAGESIZE), sysconf(_SC_PAGESIZE));
 }
 
@@ -606,13 +607,16 @@ static void test_stats(void **state)
 		 "reclaimed            128 B\n"
 		 "connections          4\n"
 		 "refused connections  0\n"
-		 "bad messages         0\n");
+		 "bad messages         0\n"
+		 "refusals             0\n"
+		 "scrubbed             0 B\n");
 	expect_run(0, want, "");
 	CTL("stats", "--json");
 	expect_jq(".allocs == 13 and .frees == 11 and .failures == 1 and .timeouts == 1 "
 		  "and .reclaimed_bytes == 128 and .connections == 5 "
 		  "and .refused_connections == 0 and .bad_messages == 0 "
-		  "and (.uptime_ms | type) == \"number\" and (keys | length) == 9");
+		  "and .refusals == 0 and .scrubbed_bytes == 0 "
+		  "and (.uptime_ms | type) == \"number\" and (keys | length) == 11");
 
 	CTL("stats", "--prometheus");
 	assert_int_equal(r.status, 0);

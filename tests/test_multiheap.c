@@ -284,6 +284,41 @@ static void test_many_heaps(void **state)
 		heap_destroy(h[i]);
 }
 
+static int deny_region(void *ctx, uint32_t region_id)
+{
+	return region_id != *(const uint32_t *)ctx;
+}
+
+/* A filter skips the regions it refuses, and refusing all is -EACCES. */
+static void test_alloc_filter(void **state)
+{
+	struct multiheap *mh = make_multiheap("default");
+	struct heap *a = make_heap(1024), *b = make_heap(1024);
+	uint32_t region = 0, denied = 2;
+	uint64_t off = 1;
+
+	(void)state;
+	assert_int_equal(multiheap_add(mh, 2, MULTIHEAP_ATTR_CACHEABLE, a), 0);
+	assert_int_equal(multiheap_add(mh, 3, MULTIHEAP_ATTR_CACHEABLE, b), 0);
+	assert_int_equal(multiheap_alloc_filter(mh, MULTIHEAP_ATTR_CACHEABLE, 0, 64, deny_region,
+						&denied, &region, &off), 0);
+	assert_int_equal(region, 3);
+	assert_int_equal(off, 0);
+	/* No heap carries attribute 1: -ENOENT, whatever the filter. */
+	assert_int_equal(multiheap_alloc_filter(mh, MULTIHEAP_ATTR_NON_CACHEABLE, 0, 64, deny_region,
+						&denied, &region, &off), -ENOENT);
+	assert_int_equal(multiheap_remove(mh, 3), 0);
+	assert_int_equal(multiheap_alloc_filter(mh, MULTIHEAP_ATTR_CACHEABLE, 0, 64, deny_region,
+						&denied, &region, &off), -EACCES);
+	/* No filter: region 2 serves. */
+	assert_int_equal(multiheap_alloc_filter(mh, MULTIHEAP_ATTR_CACHEABLE, 0, 64, NULL, NULL,
+						&region, &off), 0);
+	assert_int_equal(region, 2);
+	multiheap_destroy(mh);
+	heap_destroy(a);
+	heap_destroy(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -294,6 +329,7 @@ int main(void)
 		cmocka_unit_test(test_free_routing),
 		cmocka_unit_test(test_instances_independent),
 		cmocka_unit_test(test_many_heaps),
+		cmocka_unit_test(test_alloc_filter),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
