@@ -335,8 +335,11 @@ static void handle_hello(struct conn *c, const struct proto_hello *m)
 	conn_reply_init(&r.r, PROTO_HELLO, m->hdr.id, 0);
 	r.proto_version = SHMPOOL_PROTO_VERSION;
 	r.daemon_pid = (uint32_t)getpid();
-	r.max_message = PROTO_MAX_MESSAGE;
-	r.max_indices = PROTO_MAX_INDICES;
+	/* The client splits its frees to fit what this daemon reads. */
+	r.max_message = c->srv->cfg.limits.max_message_size;
+	r.max_indices = (r.max_message - sizeof(struct proto_block_free)) / sizeof(uint32_t);
+	if (r.max_indices > PROTO_MAX_INDICES)
+		r.max_indices = PROTO_MAX_INDICES;
 	r.conn_id = c->id;
 	if (m->proto_version != SHMPOOL_PROTO_VERSION) {
 		r.r.status = -EPROTONOSUPPORT;

@@ -139,13 +139,23 @@ static void send_heap_reply(struct conn *c, uint16_t type, uint32_t id, const st
 	conn_send(c, &r, sizeof(r), fd);
 }
 
+struct heap_filter {
+	const struct conn *c;
+	int broken;                  /* a region was passed over as broken */
+};
+
 /* Regions a client may take heap memory from: writable for it, not broken. */
 static int heap_region_allowed(void *ctx, uint32_t region_id)
 {
-	const struct conn *c = ctx;
+	struct heap_filter *f = ctx;
 
-	return access_region(c->srv, c, region_id) == CONFIG_ACCESS_RW &&
-	       !scrub_broken(c->srv, region_id);
+	if (access_region(f->c->srv, f->c, region_id) != CONFIG_ACCESS_RW)
+		return 0;
+	if (scrub_broken(f->c->srv, region_id)) {
+		f->broken = 1;
+		return 0;
+	}
+	return 1;
 }
 
 void heapalloc_handle_alloc(struct conn *c, const struct proto_heap_alloc *m)
@@ -155,6 +165,7 @@ void heapalloc_handle_alloc(struct conn *c, const struct proto_heap_alloc *m)
 	const char *instance;
 	struct multiheap *mh;
 	struct halloc *h;
+	struct heap_filter filter = { c, 0 };
 	uint32_t region_id;
 	uint64_t off, usable, *held;
 	int rc;
@@ -186,8 +197,12 @@ void heapalloc_handle_alloc(struct conn *c, const struct proto_heap_alloc *m)
 		rc = -ENOMEM;
 		goto fail;
 	}
-	rc = multiheap_alloc_filter(mh, m->attr, m->align, m->size, heap_region_allowed, c,
+	rc = multiheap_alloc_filter(mh, m->attr, m->align, m->size, heap_region_allowed, &filter,
 				    &region_id, &off);
+	/* Regions passed over only because they broke: an I/O error, not a
+	 * refusal. */
+	if (rc == -EACCES && filter.broken)
+		rc = -EIO;
 	if (rc == 0) {
 		heap_usable_size(region_heap(srv, region_id), off, &usable);
 		rc = scrub_heap_grant(srv, region_id, off, usable, c->uid);
@@ -414,11 +429,15 @@ int heapalloc_attach(struct server *srv, struct conn *c, const struct proto_ref 
 {
 	struct halloc *h = halloc_find(srv, ref->region_id, ref->offset);
 	struct xhold *x;
+	int rc;
 
 	if (!h || h->gen != ref->generation)
 		return -ESTALE;
 	if (access_heap(srv, c, h->heap) == CONFIG_ACCESS_NONE)
 		return -EACCES;
+	rc = access_quota_heap(c, h->heap, h->size);
+	if (rc < 0)
+		return rc;
 	if (h->holders == UINT32_MAX)
 		return -EMLINK;
 	x = malloc(sizeof(*x));

@@ -36,7 +36,7 @@ int dpool_create(struct server *srv, struct layout_pool *lp, struct dpool **out)
 	p->last_uid = malloc(n * sizeof(*p->last_uid));
 	if (!p->owner || !p->gen || !p->holders || !p->last_uid)
 		goto fail;
-	scrub_pool_init(p);
+	scrub_pool_init(srv, p);
 	p->cfg = config_pool_find(&srv->cfg, lp->name);
 	if (n > srv->scratch_cap) {
 		uint64_t *s = realloc(srv->scratch, n * sizeof(*s));
@@ -488,9 +488,13 @@ int dpool_ref(struct conn *c, const struct dpool *p, uint32_t i, struct proto_re
 int dpool_attach(struct server *srv, struct conn *c, struct dpool *p, uint32_t i)
 {
 	struct xhold *x;
+	int rc;
 
 	if (p->holders[i] == UINT32_MAX)
 		return -EMLINK;
+	rc = access_quota_blocks(c, p, 1);
+	if (rc < 0)
+		return rc;
 	x = malloc(sizeof(*x));
 	if (!x)
 		return -ENOMEM;

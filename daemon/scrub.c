@@ -165,8 +165,11 @@ static uint32_t *marks_of(struct server *srv, uint32_t region_id, uint64_t *chun
 		st->marks = malloc(n * sizeof(*st->marks));
 		if (!st->marks)
 			return NULL;
+		/* memfd and hugetlb memory starts out zero; a shm object or a
+		 * file may hold anything an earlier run left in it. */
 		for (size_t k = 0; k < n; k++)
-			st->marks[k] = MARK_NONE;
+			st->marks[k] = reg->backing == CONFIG_BACKING_SHM ||
+				       reg->backing == CONFIG_BACKING_FILE ? MARK_MIXED : MARK_NONE;
 		st->chunk = c;
 		st->nmarks = n;
 	}
@@ -233,10 +236,30 @@ void scrub_forget(struct server *srv, uint32_t region_id, uint64_t off, uint64_t
 		marks[k] = MARK_MIXED;
 }
 
-void scrub_pool_init(struct dpool *p)
+/*
+ * A new pool's blocks start with the history of the memory under them: the
+ * uid of the heap chunks they cover when that is one uid, MIXED when it is
+ * several (or a persistent backing's unknown past), none for fresh memory.
+ */
+void scrub_pool_init(struct server *srv, struct dpool *p)
 {
-	for (uint32_t i = 0; i < p->lp->bp.num_blocks; i++)
-		p->last_uid[i] = MARK_NONE;
+	const struct blockpool *bp = &p->lp->bp;
+	uint64_t chunk = 0;
+	uint32_t *marks = NULL;
+
+	if (policy(srv, p->lp->region_id) == CONFIG_SCRUB_CROSS_UID)
+		marks = marks_of(srv, p->lp->region_id, &chunk);
+	for (uint32_t i = 0; i < bp->num_blocks; i++) {
+		uint64_t off = p->lp->base + blockpool_offset(bp, i);
+		uint32_t m = MARK_NONE;
+
+		for (uint64_t k = marks ? off / chunk : 0; marks && k * chunk < off + bp->stride; k++) {
+			if (marks[k] == MARK_NONE || marks[k] == m)
+				continue;
+			m = m == MARK_NONE ? marks[k] : MARK_MIXED;
+		}
+		p->last_uid[i] = m;
+	}
 }
 
 void scrub_fini(struct server *srv)

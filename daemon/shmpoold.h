@@ -292,7 +292,7 @@ int scrub_heap_grant(struct server *srv, uint32_t region_id, uint64_t off, uint6
 		     uid_t uid);
 void scrub_heap_free(struct server *srv, uint32_t region_id, uint64_t off, uint64_t len);
 void scrub_forget(struct server *srv, uint32_t region_id, uint64_t off, uint64_t len);
-void scrub_pool_init(struct dpool *p);
+void scrub_pool_init(struct server *srv, struct dpool *p);
 void scrub_fini(struct server *srv);
 
 /* heapalloc.c: multi-heap allocations and their holders */

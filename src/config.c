@@ -41,7 +41,9 @@
 #define CONFIG_BLOCKS_MAX ((uint64_t)UINT32_MAX - 1)
 
 #define CONFIG_MAX_WAITS_MAX 65536u
-#define CONFIG_MIN_MESSAGE 64u
+/* Every fixed-size request (the largest, a pool create, is 168 bytes) must
+ * fit under the limit. */
+#define CONFIG_MIN_MESSAGE 256u
 
 /* The largest buffer getpwnam_r and its kind get. */
 #define CONFIG_NSS_BUF_MAX ((size_t)1 << 20)

@@ -177,7 +177,7 @@ struct config_limits {
 	uint64_t max_bytes_per_client;          /* blocks and heap allocations together */
 	uint64_t max_blocks_per_client;
 	unsigned int max_waits_per_client;      /* default 64, 1..65536 */
-	unsigned int max_message_size;          /* bytes of one request: default 65536, 64..65536 */
+	unsigned int max_message_size;          /* bytes of one request: default 65536, 256..65536 */
 };
 
 struct config {

@@ -501,13 +501,13 @@ static void test_limits_keys(void **state)
 
 	load_ok("[daemon]\nlog_level = info\n[limits]\nmax_clients_per_uid = 1000000\n"
 		"max_bytes_per_client = 12345\nmax_blocks_per_client = 4294967294\n"
-		"max_waits_per_client = 1\nmax_message_size = 64\n", &cfg);
+		"max_waits_per_client = 1\nmax_message_size = 256\n", &cfg);
 	assert_int_equal(cfg.daemon.max_clients, 1024);
 	assert_int_equal(cfg.limits.max_clients_per_uid, 1000000);
 	assert_int_equal(cfg.limits.max_bytes_per_client, 12345);
 	assert_int_equal(cfg.limits.max_blocks_per_client, 4294967294u);
 	assert_int_equal(cfg.limits.max_waits_per_client, 1);
-	assert_int_equal(cfg.limits.max_message_size, 64);
+	assert_int_equal(cfg.limits.max_message_size, 256);
 	config_free(&cfg);
 
 	load_ok("[limits]\nmax_message_size = 65536\nmax_bytes_per_client = 0\n"
@@ -1084,14 +1084,14 @@ static void test_errors(void **state)
 		  "test.conf:2: 'max_waits_per_client' in [limits] must be between 1 and 65536" },
 		{ "[limits]\nmax_waits_per_client = 65537\n",
 		  "test.conf:2: 'max_waits_per_client' in [limits] must be between 1 and 65536" },
-		{ "[limits]\nmax_message_size = 63\n",
-		  "test.conf:2: 'max_message_size' in [limits] must be between 64 and 65536" },
+		{ "[limits]\nmax_message_size = 255\n",
+		  "test.conf:2: 'max_message_size' in [limits] must be between 256 and 65536" },
 		{ "[limits]\nmax_message_size = 65537\n",
-		  "test.conf:2: 'max_message_size' in [limits] must be between 64 and 65536" },
+		  "test.conf:2: 'max_message_size' in [limits] must be between 256 and 65536" },
 		{ "[limits]\nmax_message_size = 1M\n",
-		  "test.conf:2: 'max_message_size' in [limits] must be between 64 and 65536" },
+		  "test.conf:2: 'max_message_size' in [limits] must be between 256 and 65536" },
 		{ "[limits]\nmax_message_size = 0\n",
-		  "test.conf:2: 'max_message_size' in [limits] must be between 64 and 65536" },
+		  "test.conf:2: 'max_message_size' in [limits] must be between 256 and 65536" },
 		{ "[limits]\nmax_message_size = 64 K\n",
 		  "test.conf:2: invalid size '64 K' for 'max_message_size' in [limits]" },
 		{ "[limits]\nmax_message_size = 16777216T\n",
