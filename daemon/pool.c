@@ -20,6 +20,7 @@ static union {
 	struct proto_block_reply r;
 	unsigned char bytes[sizeof(struct proto_block_reply) + PROTO_MAX_INDICES * sizeof(uint32_t)];
 } txbuf;
+static int txbuf_desc;  /* txbuf's descriptors hold a previous reply's */
 
 int dpool_create(struct server *srv, struct layout_pool *lp, struct dpool **out)
 {
@@ -40,10 +41,15 @@ int dpool_create(struct server *srv, struct layout_pool *lp, struct dpool **out)
 	p->cfg = config_pool_find(&srv->cfg, lp->name);
 	if (n > srv->scratch_cap) {
 		uint64_t *s = realloc(srv->scratch, n * sizeof(*s));
+		uint32_t *x;
 
 		if (!s)
 			goto fail;
 		srv->scratch = s;
+		x = realloc(srv->scratch_index, n * sizeof(*x));
+		if (!x)
+			goto fail;
+		srv->scratch_index = x;
 		srv->scratch_cap = n;
 	}
 	waitq_init(&p->waiters);
@@ -108,36 +114,47 @@ static void dpool_grant(struct server *srv, struct conn *c, struct dpool *p, uin
 {
 	struct blockpool *bp = &p->lp->bp;
 	struct proto_block_reply *r = &txbuf.r;
+	uint32_t *index = srv->scratch_index;
 	uint32_t first_index = blockpool_index(bp, srv->scratch[0]);
 	uint32_t nidx = contig ? 1 : count;
+	int cross_uid = scrub_cross_uid(srv, p);
 	int fd = -1;
 
 	for (uint32_t k = 0; k < count; k++) {
 		uint32_t i = contig ? first_index + k : blockpool_index(bp, srv->scratch[k]);
 
+		index[k] = i;
 		p->owner[i] = c->slot;
 		p->gen[i]++;
 		p->holders[i] = 1;
-		scrub_block_grant(srv, p, i, c->uid);
+		if (cross_uid)
+			scrub_block_grant(srv, p, i, c->uid);
 	}
 	conn_count_blocks(c, p->id, (int32_t)count);
 	c->blocks_held += count;
 	c->bytes_held += (uint64_t)count * bp->stride;
 	srv->stats.allocs += count;
 
-	memset(r, 0, sizeof(*r));
+	/* The descriptors are zeroed only when the last reply built here
+	 * carried them: nothing of one pool's reply leaks into another's. */
+	memset(r, 0, offsetof(struct proto_block_reply, pool));
+	if (txbuf_desc) {
+		memset(&r->pool, 0, sizeof(r->pool) + sizeof(r->region));
+		txbuf_desc = 0;
+	}
 	conn_reply_init(&r->r, reply_type, req_id, 0);
 	r->pool_id = p->id;
 	r->count = count;
-	if (reply_type == PROTO_GROUP_ALLOC)
+	if (reply_type == PROTO_GROUP_ALLOC) {
 		fd = conn_pool_desc(c, p, 0, &r->r, &r->pool, &r->region);
+		txbuf_desc = 1;
+	}
 	for (uint32_t sent = 0; sent < nidx || (nidx == 0 && sent == 0);) {
 		uint32_t n = nidx - sent < PROTO_MAX_INDICES ? nidx - sent : PROTO_MAX_INDICES;
 
 		r->first = sent;
 		r->nindices = n;
-		for (uint32_t k = 0; k < n; k++)
-			r->index[k] = contig ? first_index : blockpool_index(bp, srv->scratch[sent + k]);
+		memcpy(r->index, index + sent, n * sizeof(uint32_t));
 		if (sent + n < nidx)
 			r->r.flags |= PROTO_F_MORE;
 		else
@@ -445,7 +462,8 @@ int dpool_get(struct server *srv, struct conn *c, struct dpool *p, uint32_t firs
 		p->owner[first + k] = c->slot;
 		p->gen[first + k]++;
 		p->holders[first + k] = 1;
-		scrub_block_grant(srv, p, first + k, c->uid);
+		if (scrub_cross_uid(srv, p))
+			scrub_block_grant(srv, p, first + k, c->uid);
 	}
 	conn_count_blocks(c, p->id, (int32_t)count);
 	c->blocks_held += count;

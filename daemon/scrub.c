@@ -123,15 +123,22 @@ static enum config_scrub policy(const struct server *srv, uint32_t region_id)
 	return rc ? rc->scrub : CONFIG_SCRUB_CROSS_UID;
 }
 
-/* A pool block goes to uid: zero it if another uid had it last. */
+/* Whether grants from pool p go through scrub_block_grant; looked up once
+ * per request, not per block. */
+int scrub_cross_uid(const struct server *srv, const struct dpool *p)
+{
+	return policy(srv, p->lp->region_id) == CONFIG_SCRUB_CROSS_UID;
+}
+
+/* A block of a cross-uid pool goes to uid: zero it if another uid had it
+ * last. */
 int scrub_block_grant(struct server *srv, struct dpool *p, uint32_t i, uid_t uid)
 {
 	uint32_t last = p->last_uid[i];
 	int rc = 0;
 
 	p->last_uid[i] = (uint32_t)uid;
-	if (policy(srv, p->lp->region_id) != CONFIG_SCRUB_CROSS_UID || last == MARK_NONE ||
-	    last == (uint32_t)uid)
+	if (last == MARK_NONE || last == (uint32_t)uid)
 		return 0;
 	rc = scrub_zero(srv, p->lp->region_id, p->lp->base + blockpool_offset(&p->lp->bp, i),
 			p->lp->bp.stride);

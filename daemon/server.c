@@ -402,6 +402,8 @@ void server_free(struct server *srv)
 	srv->conns = NULL;
 	free(srv->scratch);
 	srv->scratch = NULL;
+	free(srv->scratch_index);
+	srv->scratch_index = NULL;
 	deadline_fini(&srv->deadlines);
 }
 

@@ -183,6 +183,7 @@ struct server {
 	struct region_state *region_state;
 	uint32_t nregion_state;
 	uint64_t *scratch;           /* block offsets of the request being served */
+	uint32_t *scratch_index;     /* and their indices */
 	uint32_t scratch_cap;
 	uint64_t heap_gen;
 	struct stats stats;
@@ -286,6 +287,7 @@ void scrub_init(void);
 int scrub_broken(const struct server *srv, uint32_t region_id);
 int scrub_guarded(struct server *srv, uint32_t region_id, uint64_t dst, const void *src,
 		  uint64_t len);
+int scrub_cross_uid(const struct server *srv, const struct dpool *p);
 int scrub_block_grant(struct server *srv, struct dpool *p, uint32_t i, uid_t uid);
 void scrub_block_free(struct server *srv, struct dpool *p, uint32_t i);
 int scrub_heap_grant(struct server *srv, uint32_t region_id, uint64_t off, uint64_t len,
