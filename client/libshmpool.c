@@ -376,27 +376,34 @@ SHMPOOL_API int shmpool_pool_create(shmpool_t *sp, const struct shmpool_pool_con
 	return rc;
 }
 
-SHMPOOL_API int shmpool_pool_open(shmpool_t *sp, const char *name, shmpool_pool_t **out)
+/* A request that names a pool: POOL_OPEN, which makes a handle, or
+ * POOL_DESTROY. */
+static int pool_name_call(shmpool_t *sp, uint16_t type, const char *name, shmpool_pool_t **out)
 {
 	struct proto_name_req m;
 	struct client_pending p;
 	int rc;
 
-	if (!sp || !out)
-		return -EINVAL;
 	memset(&m, 0, sizeof(m));
 	if (name_set(m.name, name, 1) < 0)
 		return -EINVAL;
-	m.hdr.type = PROTO_POOL_OPEN;
+	m.hdr.type = type;
 	rc = client_conn_enter(sp);
 	if (rc < 0)
 		return rc;
 	client_pending_init(&p);
 	rc = client_call(sp, &p, &m, sizeof(m));
-	if (rc == 0)
+	if (rc == 0 && out)
 		rc = pool_handle(sp, &p.reply.pool, out);
 	client_conn_leave(sp);
 	return rc;
+}
+
+SHMPOOL_API int shmpool_pool_open(shmpool_t *sp, const char *name, shmpool_pool_t **out)
+{
+	if (!sp || !out)
+		return -EINVAL;
+	return pool_name_call(sp, PROTO_POOL_OPEN, name, out);
 }
 
 SHMPOOL_API void shmpool_pool_close(shmpool_pool_t *pool)
@@ -406,23 +413,9 @@ SHMPOOL_API void shmpool_pool_close(shmpool_pool_t *pool)
 
 SHMPOOL_API int shmpool_pool_destroy(shmpool_t *sp, const char *name)
 {
-	struct proto_name_req m;
-	struct client_pending p;
-	int rc;
-
 	if (!sp)
 		return -EINVAL;
-	memset(&m, 0, sizeof(m));
-	if (name_set(m.name, name, 1) < 0)
-		return -EINVAL;
-	m.hdr.type = PROTO_POOL_DESTROY;
-	rc = client_conn_enter(sp);
-	if (rc < 0)
-		return rc;
-	client_pending_init(&p);
-	rc = client_call(sp, &p, &m, sizeof(m));
-	client_conn_leave(sp);
-	return rc;
+	return pool_name_call(sp, PROTO_POOL_DESTROY, name, NULL);
 }
 
 /* Block allocation of count blocks, or of one run of count when contig. */

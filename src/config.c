@@ -1606,6 +1606,7 @@ static void parser_line(struct parser *p, char *line, size_t len, char *out, int
 	int indented;
 	char *c = line;
 	char *end;
+	const char *sep;
 
 	out[0] = '\0';
 	if (p->lineno == 1 && len >= 3 && memcmp(line, "\xef\xbb\xbf", 3) == 0)
@@ -1647,7 +1648,16 @@ static void parser_line(struct parser *p, char *line, size_t len, char *out, int
 		section_begin(p, c + 1);
 		return;
 	}
-	if (line_separator(c)) {
+	sep = line_separator(c);
+	if (sep) {
+		/* inih keeps a ';' right after the separator in the value, but
+		 * config_print writes "key = value", where that ';' would start
+		 * a comment: such a value could not be written back. */
+		if (sep[1] == ';') {
+			parser_error(p, p->lineno,
+				     "a value cannot start with ';' (a comment needs a space before it)");
+			return;
+		}
 		snprintf(out, (size_t)num, "%s", c);
 		return;
 	}
