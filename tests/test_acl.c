@@ -10,9 +10,6 @@
  * check; they leave with _exit.
  */
 #include <errno.h>
-#include <grp.h>
-#include <inttypes.h>
-#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -22,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,6 +27,7 @@
 
 #include "harness.h"
 #include "shmpool.h"
+#include "testutil.h"
 
 #define NOBODY 65534
 #define NOGROUP 65534
@@ -128,228 +125,46 @@ static const char config[] =
 
 static struct harness h;
 static shmpool_t *sp;
-static pid_t child_pid;
-
-/* Who a child becomes. */
-struct who {
-	uid_t uid;
-	gid_t gid;
-	size_t ngroups;
-	gid_t groups[2];
-};
-
-static const struct who nobody = { NOBODY, NOGROUP, 0, { 0 } };
-
-/* What a child reports: values in order, each with the line that recorded
- * it, and the line of its first failure to run at all. */
-#define RESULTS_MAX 32
-
-struct results {
-	int n;
-	int broken_line;
-	int64_t v[RESULTS_MAX];
-	int line[RESULTS_MAX];
-};
-
-#define put(res, x) put_at(res, (int64_t)(x), __LINE__)
-
-static void put_at(struct results *res, int64_t x, int line)
-{
-	if (res->n < RESULTS_MAX) {
-		res->v[res->n] = x;
-		res->line[res->n] = line;
-	}
-	res->n++;
-}
-
-/* A child's work: in is what the parent sent, inlen its size. */
-typedef void (*child_fn)(const void *in, struct results *res);
-
-/* The parent's check of result i, naming the child's line on failure. */
-#define expect_result(res, i, want) expect_result_at(res, i, (int64_t)(want), __LINE__)
-
-static void expect_result_at(const struct results *res, int i, int64_t want, int line)
-{
-	if (i >= res->n)
-		fail_msg("line %d: the child recorded only %d results, not #%d", line, res->n, i);
-	if (res->v[i] != want)
-		fail_msg("line %d: child result #%d (child line %d) is %" PRId64 ", want %" PRId64,
-			 line, i, res->line[i], res->v[i], want);
-}
-
-static int become(const struct who *w)
-{
-	if (setgroups(w->ngroups, w->ngroups ? w->groups : NULL) < 0 || setgid(w->gid) < 0 ||
-	    setuid(w->uid) < 0)
-		return -1;
-	/* A uid change makes the process undumpable, and its /proc/self
-	 * files root's: the read-only test reads /proc/self/maps. */
-	prctl(PR_SET_DUMPABLE, 1);
-	return getuid() == w->uid && geteuid() == w->uid && getgid() == w->gid ? 0 : -1;
-}
-
-static int read_full(int fd, void *buf, size_t len, int timeout_ms)
-{
-	size_t got = 0;
-
-	while (got < len) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		ssize_t n;
-
-		if (poll(&pfd, 1, timeout_ms) <= 0)
-			return -ETIMEDOUT;
-		n = read(fd, (char *)buf + got, len - got);
-		if (n <= 0)
-			return n == 0 ? -EPIPE : -errno;
-		got += (size_t)n;
-	}
-	return 0;
-}
-
-/*
- * Run fn in a child that has become w, handing it inlen bytes of in through
- * a pipe, and collect its results in res.  A child that hangs for 20 s is
- * killed and fails the test.
- */
-static void run_as(const struct who *w, child_fn fn, const void *in, size_t inlen,
-		   struct results *res)
-{
-	int to_child[2], from_child[2], status;
-	unsigned char buf[256];
-	pid_t parent = getpid();
-
-	assert_true(inlen <= sizeof(buf));
-	assert_int_equal(pipe(to_child), 0);
-	assert_int_equal(pipe(from_child), 0);
-	child_pid = fork();
-	assert_true(child_pid >= 0);
-	if (child_pid == 0) {
-		struct results r;
-
-		memset(&r, 0, sizeof(r));
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(3);
-		close(to_child[1]);
-		close(from_child[0]);
-		if (become(w) < 0)
-			_exit(2);
-		if (read_full(to_child[0], buf, inlen, 20000) < 0)
-			_exit(4);
-		fn(buf, &r);
-		if (write(from_child[1], &r, sizeof(r)) != (ssize_t)sizeof(r))
-			_exit(5);
-		_exit(0);
-	}
-	close(to_child[0]);
-	close(from_child[1]);
-	if (inlen)
-		assert_int_equal(write(to_child[1], in, inlen), (ssize_t)inlen);
-	memset(res, 0, sizeof(*res));
-	if (read_full(from_child[0], res, sizeof(*res), 20000) < 0) {
-		kill(child_pid, SIGKILL);
-		waitpid(child_pid, NULL, 0);
-		child_pid = 0;
-		close(to_child[1]);
-		close(from_child[0]);
-		fail_msg("the child (uid %u) sent no results", (unsigned)w->uid);
-	}
-	assert_int_equal(waitpid(child_pid, &status, 0), child_pid);
-	child_pid = 0;
-	close(to_child[1]);
-	close(from_child[0]);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
-	assert_true(res->n <= RESULTS_MAX);
-}
 
 static int setup(void **state)
 {
 	(void)state;
-	child_pid = 0;
-	if (harness_start(&h, config) < 0)
+	if (testutil_start(&h, config, &sp) < 0)
 		return -1;
 	/* mkdtemp made the directory 0700: let the other uids reach the
 	 * socket, which socket_mode opens to everyone. */
-	if (chmod(h.dir, 0755) < 0)
-		return -1;
-	sp = NULL;
-	return shmpool_connect(h.socket, &sp) == 0 ? 0 : -1;
+	return chmod(h.dir, 0755) < 0 ? -1 : 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	if (child_pid > 0) {
-		kill(child_pid, SIGKILL);
-		waitpid(child_pid, NULL, 0);
-		child_pid = 0;
-	}
-	shmpool_disconnect(sp);
-	sp = NULL;
-	return harness_finish(&h);
-}
-
-static shmpool_pool_t *open_pool(shmpool_t *c, const char *name)
-{
-	shmpool_pool_t *pool = NULL;
-
-	assert_int_equal(shmpool_pool_open(c, name, &pool), 0);
-	assert_non_null(pool);
-	return pool;
-}
-
-static void fill(void *p, size_t n, unsigned seed)
-{
-	unsigned char *b = p;
-
-	for (size_t i = 0; i < n; i++)
-		b[i] = (unsigned char)(i * 31 + seed);
-}
-
-/* Bytes of p that differ from fill's pattern. */
-static size_t mismatches(const void *p, size_t n, unsigned seed)
-{
-	const unsigned char *b = p;
-	size_t bad = 0;
-
-	for (size_t i = 0; i < n; i++)
-		bad += b[i] != (unsigned char)(i * 31 + seed);
-	return bad;
-}
-
-/* A round trip on c: the frees c sent before it are done. */
-static void barrier(shmpool_t *c)
-{
-	struct shmpool_pool_info in;
-	size_t cursor = 0;
-
-	assert_int_equal(shmpool_pool_info_next(c, &cursor, &in), 1);
+	return testutil_finish(&h, &sp);
 }
 
 /* In a child: connect, recording the result; NULL when it failed. */
-static shmpool_t *child_connect(struct results *res)
+static shmpool_t *child_connect(struct child_results *res)
 {
 	shmpool_t *c = NULL;
 	int rc = shmpool_connect(h.socket, &c);
 
-	put(res, rc);
+	child_put(res, rc);
 	return rc == 0 ? c : NULL;
 }
 
 /* In a child: open pool name and take one block; both results recorded,
  * the block freed again. */
-static void child_open_alloc(shmpool_t *c, const char *name, struct results *res)
+static void child_open_alloc(shmpool_t *c, const char *name, struct child_results *res)
 {
 	shmpool_pool_t *pool = NULL;
 	void *b = NULL;
 	int rc = shmpool_pool_open(c, name, &pool);
 
-	put(res, rc);
+	child_put(res, rc);
 	if (rc < 0)
 		return;
 	rc = shmpool_block_alloc(pool, &b, SHMPOOL_NO_WAIT);
-	put(res, rc);
+	child_put(res, rc);
 	if (rc == 0)
 		shmpool_block_free(pool, b);
 	shmpool_pool_close(pool);
@@ -357,19 +172,19 @@ static void child_open_alloc(shmpool_t *c, const char *name, struct results *res
 
 /* In a child: a heap allocation of size bytes, freed again; records the
  * result. */
-static void child_heap(shmpool_t *c, const char *heap, uint32_t attr, struct results *res)
+static void child_heap(shmpool_t *c, const char *heap, uint32_t attr, struct child_results *res)
 {
 	void *p = NULL;
 	int rc = shmpool_alloc_ex(c, heap, attr, 0, 64, &p);
 
-	put(res, rc);
+	child_put(res, rc);
 	if (rc == 0)
 		shmpool_free(c, p);
 }
 
 /* ------------------------------------------------------------------ */
 
-static void open_denied_child(const void *in, struct results *res)
+static void open_denied_child(const void *in, struct child_results *res)
 {
 	shmpool_t *c = child_connect(res);
 
@@ -386,27 +201,27 @@ static void open_denied_child(const void *in, struct results *res)
  * be opened by nobody; an open pool beside them can. */
 static void test_open_denied(void **state)
 {
-	struct results res;
+	struct child_results res;
 	shmpool_pool_t *p;
 	void *b = NULL;
 
 	(void)state;
-	run_as(&nobody, open_denied_child, NULL, 0, &res);
+	harness_run_as(&h, &harness_nobody, open_denied_child, NULL, 0, &res);
 	assert_int_equal(res.n, 5);
-	expect_result(&res, 0, 0);
-	expect_result(&res, 1, -EACCES);        /* [pool] allow_users = root */
-	expect_result(&res, 2, -EACCES);        /* its [region] allows root only */
-	expect_result(&res, 3, 0);
-	expect_result(&res, 4, 0);
+	child_expect(&res, 0, 0);
+	child_expect(&res, 1, -EACCES);        /* [pool] allow_users = root */
+	child_expect(&res, 2, -EACCES);        /* its [region] allows root only */
+	child_expect(&res, 3, 0);
+	child_expect(&res, 4, 0);
 
 	/* Root, listed, is served. */
-	p = open_pool(sp, "proot");
+	p = testutil_pool_open(sp, "proot");
 	assert_int_equal(shmpool_block_alloc(p, &b, SHMPOOL_NO_WAIT), 0);
 	assert_int_equal(shmpool_block_free(p, b), 0);
 	shmpool_pool_close(p);
 }
 
-static void alloc_denied_child(const void *in, struct results *res)
+static void alloc_denied_child(const void *in, struct child_results *res)
 {
 	shmpool_t *c = child_connect(res);
 	void *blocks[1] = { NULL }, *p = NULL;
@@ -417,17 +232,17 @@ static void alloc_denied_child(const void *in, struct results *res)
 		return;
 	/* The heap by attribute: the only region with it allows root only. */
 	child_heap(c, NULL, ATTR_SECRET, res);
-	put(res, shmpool_calloc(c, ATTR_SECRET, 4, 16, &p));
-	put(res, p == NULL);
+	child_put(res, shmpool_calloc(c, ATTR_SECRET, 4, 16, &p));
+	child_put(res, p == NULL);
 	/* The same heap, an open region. */
 	child_heap(c, NULL, SHMPOOL_ATTR_CACHEABLE, res);
 	/* A heap instance whose own list allows root only. */
 	child_heap(c, "hlocked", SHMPOOL_ATTR_CACHEABLE, res);
 	/* A group reaches the pool without opening it. */
-	put(res, shmpool_group_alloc(c, "gregion", 0, 1, blocks, &bs, SHMPOOL_NO_WAIT));
-	put(res, bs);
-	put(res, shmpool_group_alloc(c, "gopen", 0, 1, blocks, &bs, SHMPOOL_NO_WAIT));
-	put(res, bs);
+	child_put(res, shmpool_group_alloc(c, "gregion", 0, 1, blocks, &bs, SHMPOOL_NO_WAIT));
+	child_put(res, bs);
+	child_put(res, shmpool_group_alloc(c, "gopen", 0, 1, blocks, &bs, SHMPOOL_NO_WAIT));
+	child_put(res, bs);
 	if (blocks[0])
 		shmpool_group_free(c, 1, blocks);
 	shmpool_disconnect(c);
@@ -438,22 +253,22 @@ static void alloc_denied_child(const void *in, struct results *res)
  * group. */
 static void test_alloc_denied(void **state)
 {
-	struct results res;
+	struct child_results res;
 	void *p = NULL;
 
 	(void)state;
-	run_as(&nobody, alloc_denied_child, NULL, 0, &res);
+	harness_run_as(&h, &harness_nobody, alloc_denied_child, NULL, 0, &res);
 	assert_int_equal(res.n, 10);
-	expect_result(&res, 0, 0);
-	expect_result(&res, 1, -EACCES);
-	expect_result(&res, 2, -EACCES);
-	expect_result(&res, 3, 1);              /* *out untouched */
-	expect_result(&res, 4, 0);
-	expect_result(&res, 5, -EACCES);
-	expect_result(&res, 6, -EACCES);
-	expect_result(&res, 7, 99);             /* *block_size untouched */
-	expect_result(&res, 8, 0);
-	expect_result(&res, 9, 4096);
+	child_expect(&res, 0, 0);
+	child_expect(&res, 1, -EACCES);
+	child_expect(&res, 2, -EACCES);
+	child_expect(&res, 3, 1);              /* *out untouched */
+	child_expect(&res, 4, 0);
+	child_expect(&res, 5, -EACCES);
+	child_expect(&res, 6, -EACCES);
+	child_expect(&res, 7, 99);             /* *block_size untouched */
+	child_expect(&res, 8, 0);
+	child_expect(&res, 9, 4096);
 
 	/* Root is served from all of them. */
 	assert_int_equal(shmpool_alloc(sp, ATTR_SECRET, 64, &p), 0);
@@ -467,7 +282,7 @@ struct refs {
 	shmpool_ref_t ref[5];
 };
 
-static void attach_denied_child(const void *in, struct results *res)
+static void attach_denied_child(const void *in, struct child_results *res)
 {
 	const struct refs *refs = in;
 	shmpool_t *c = child_connect(res);
@@ -478,9 +293,9 @@ static void attach_denied_child(const void *in, struct results *res)
 		void *p = NULL;
 		int rc = shmpool_attach(c, &refs->ref[i], &p);
 
-		put(res, rc);
+		child_put(res, rc);
 		if (rc == 0) {
-			put(res, mismatches(p, 4096, 40 + (unsigned)i));
+			child_put(res, testutil_mismatches(p, 4096, 40 + (unsigned)i));
 			shmpool_free(c, p);
 		}
 	}
@@ -495,11 +310,12 @@ static void attach_denied_child(const void *in, struct results *res)
  */
 static void test_attach_denied(void **state)
 {
-	shmpool_pool_t *proot = open_pool(sp, "proot"), *pregion = open_pool(sp, "pregion");
-	shmpool_pool_t *popen = open_pool(sp, "popen");
+	shmpool_pool_t *proot = testutil_pool_open(sp, "proot");
+	shmpool_pool_t *pregion = testutil_pool_open(sp, "pregion");
+	shmpool_pool_t *popen = testutil_pool_open(sp, "popen");
 	void *mem[5] = { NULL };
 	struct refs refs;
-	struct results res;
+	struct child_results res;
 
 	(void)state;
 	assert_int_equal(shmpool_block_alloc(proot, &mem[0], SHMPOOL_NO_WAIT), 0);
@@ -509,18 +325,18 @@ static void test_attach_denied(void **state)
 			 0);
 	assert_int_equal(shmpool_block_alloc(popen, &mem[4], SHMPOOL_NO_WAIT), 0);
 	for (int i = 0; i < 5; i++) {
-		fill(mem[i], 4096, 40 + (unsigned)i);
+		testutil_fill(mem[i], 4096, 40 + (unsigned)i);
 		assert_int_equal(shmpool_ref(sp, mem[i], &refs.ref[i]), 0);
 	}
-	run_as(&nobody, attach_denied_child, &refs, sizeof(refs), &res);
+	harness_run_as(&h, &harness_nobody, attach_denied_child, &refs, sizeof(refs), &res);
 	assert_int_equal(res.n, 7);
-	expect_result(&res, 0, 0);
-	expect_result(&res, 1, -EACCES);        /* block, [pool] allow_users = root */
-	expect_result(&res, 2, -EACCES);        /* block, [region] allow_users = root */
-	expect_result(&res, 3, -EACCES);        /* heap, [region] allow_users = root */
-	expect_result(&res, 4, -EACCES);        /* heap, [heap] allow_users = root */
-	expect_result(&res, 5, 0);              /* block of an open pool */
-	expect_result(&res, 6, 0);
+	child_expect(&res, 0, 0);
+	child_expect(&res, 1, -EACCES);        /* block, [pool] allow_users = root */
+	child_expect(&res, 2, -EACCES);        /* block, [region] allow_users = root */
+	child_expect(&res, 3, -EACCES);        /* heap, [region] allow_users = root */
+	child_expect(&res, 4, -EACCES);        /* heap, [heap] allow_users = root */
+	child_expect(&res, 5, 0);              /* block of an open pool */
+	child_expect(&res, 6, 0);
 
 	assert_int_equal(shmpool_block_free(proot, mem[0]), 0);
 	assert_int_equal(shmpool_block_free(pregion, mem[1]), 0);
@@ -587,7 +403,7 @@ struct ro_case {
 	char pool[16];
 };
 
-static void read_only_child(const void *in, struct results *res)
+static void read_only_child(const void *in, struct child_results *res)
 {
 	const struct ro_case *rc_in = in;
 	shmpool_t *c = child_connect(res);
@@ -599,56 +415,56 @@ static void read_only_child(const void *in, struct results *res)
 	if (!c)
 		return;
 	rc = shmpool_pool_open(c, rc_in->pool, &pool);
-	put(res, rc);
+	child_put(res, rc);
 	if (rc < 0)
 		return;
-	put(res, shmpool_block_alloc(pool, &b, SHMPOOL_NO_WAIT));
-	put(res, shmpool_alloc(c, rc_in->attr, 64, &p));
+	child_put(res, shmpool_block_alloc(pool, &b, SHMPOOL_NO_WAIT));
+	child_put(res, shmpool_alloc(c, rc_in->attr, 64, &p));
 	rc = shmpool_attach(c, &rc_in->ref, &p);
-	put(res, rc);
+	child_put(res, rc);
 	if (rc < 0)
 		return;
-	put(res, mismatches(p, 4096, 77));
-	put(res, maps_perms(p));
+	child_put(res, testutil_mismatches(p, 4096, 77));
+	child_put(res, maps_perms(p));
 	rc = mprotect((void *)((uintptr_t)p & ~(uintptr_t)(pagesize - 1)), (size_t)pagesize,
 		      PROT_READ | PROT_WRITE);
-	put(res, rc < 0 ? -errno : 0);
-	put(res, write_signal(p));
-	put(res, mismatches(p, 4096, 77));
-	put(res, shmpool_free(c, p));
+	child_put(res, rc < 0 ? -errno : 0);
+	child_put(res, write_signal(p));
+	child_put(res, testutil_mismatches(p, 4096, 77));
+	child_put(res, shmpool_free(c, p));
 	shmpool_pool_close(pool);
 	shmpool_disconnect(c);
 }
 
-static void read_only_case(const char *pool_name, uint32_t attr, const struct who *w)
+static void read_only_case(const char *pool_name, uint32_t attr, const struct harness_who *w)
 {
-	shmpool_pool_t *pool = open_pool(sp, pool_name);
+	shmpool_pool_t *pool = testutil_pool_open(sp, pool_name);
 	struct shmpool_pool_stat st;
 	struct ro_case in;
-	struct results res;
+	struct child_results res;
 	void *b = NULL;
 
 	memset(&in, 0, sizeof(in));
 	snprintf(in.pool, sizeof(in.pool), "%s", pool_name);
 	in.attr = attr;
 	assert_int_equal(shmpool_block_alloc(pool, &b, SHMPOOL_NO_WAIT), 0);
-	fill(b, 4096, 77);
+	testutil_fill(b, 4096, 77);
 	assert_int_equal(shmpool_ref(sp, b, &in.ref), 0);
-	run_as(w, read_only_child, &in, sizeof(in), &res);
+	harness_run_as(&h, w, read_only_child, &in, sizeof(in), &res);
 	assert_int_equal(res.n, 11);
-	expect_result(&res, 0, 0);
-	expect_result(&res, 1, 0);              /* pool_open */
-	expect_result(&res, 2, -EACCES);        /* block alloc */
-	expect_result(&res, 3, -EACCES);        /* heap alloc */
-	expect_result(&res, 4, 0);              /* attach */
-	expect_result(&res, 5, 0);              /* reads root's data */
-	expect_result(&res, 6, PERMS('r', '-', '-', 's'));
-	expect_result(&res, 7, -EACCES);        /* the fd itself is read-only */
-	expect_result(&res, 8, SIGSEGV);
-	expect_result(&res, 9, 0);
-	expect_result(&res, 10, 0);             /* its hold let go */
+	child_expect(&res, 0, 0);
+	child_expect(&res, 1, 0);              /* pool_open */
+	child_expect(&res, 2, -EACCES);        /* block alloc */
+	child_expect(&res, 3, -EACCES);        /* heap alloc */
+	child_expect(&res, 4, 0);              /* attach */
+	child_expect(&res, 5, 0);              /* reads root's data */
+	child_expect(&res, 6, PERMS('r', '-', '-', 's'));
+	child_expect(&res, 7, -EACCES);        /* the fd itself is read-only */
+	child_expect(&res, 8, SIGSEGV);
+	child_expect(&res, 9, 0);
+	child_expect(&res, 10, 0);             /* its hold let go */
 	/* The child's holds are gone; root's block is intact and still held. */
-	assert_int_equal(mismatches(b, 4096, 77), 0);
+	assert_int_equal(testutil_mismatches(b, 4096, 77), 0);
 	assert_int_equal(shmpool_pool_stat(pool, &st), 0);
 	assert_int_equal(st.num_used, 1);
 	assert_int_equal(shmpool_block_free(pool, b), 0);
@@ -664,20 +480,20 @@ static void read_only_case(const char *pool_name, uint32_t attr, const struct wh
 static void test_read_only_users(void **state)
 {
 	(void)state;
-	read_only_case("pro", ATTR_SHARED, &nobody);
+	read_only_case("pro", ATTR_SHARED, &harness_nobody);
 }
 
 /* read_only_groups = nogroup, matched by the primary group of a uid that
  * no list names. */
 static void test_read_only_groups(void **state)
 {
-	const struct who member = { STRANGER, NOGROUP, 0, { 0 } };
+	const struct harness_who member = { STRANGER, NOGROUP, 0, { 0 } };
 
 	(void)state;
 	read_only_case("prog", ATTR_ROGRP, &member);
 }
 
-static void group_child(const void *in, struct results *res)
+static void group_child(const void *in, struct child_results *res)
 {
 	shmpool_t *c = child_connect(res);
 
@@ -698,36 +514,36 @@ static void group_child(const void *in, struct results *res)
  */
 static void test_allow_groups(void **state)
 {
-	const struct who primary = { NOBODY, NOGROUP, 0, { 0 } };
-	const struct who supplementary = { STRANGER, STRANGER, 1, { NOGROUP } };
-	const struct who outsider = { NOBODY, STRANGER, 0, { 0 } };
-	const struct who outsider2 = { STRANGER, STRANGER, 1, { 1000 } };
-	const struct who *members[] = { &primary, &supplementary };
-	const struct who *outsiders[] = { &outsider, &outsider2 };
-	struct results res;
+	const struct harness_who primary = { NOBODY, NOGROUP, 0, { 0 } };
+	const struct harness_who supplementary = { STRANGER, STRANGER, 1, { NOGROUP } };
+	const struct harness_who outsider = { NOBODY, STRANGER, 0, { 0 } };
+	const struct harness_who outsider2 = { STRANGER, STRANGER, 1, { 1000 } };
+	const struct harness_who *members[] = { &primary, &supplementary };
+	const struct harness_who *outsiders[] = { &outsider, &outsider2 };
+	struct child_results res;
 
 	(void)state;
 	for (size_t i = 0; i < 2; i++) {
-		run_as(members[i], group_child, NULL, 0, &res);
+		harness_run_as(&h, members[i], group_child, NULL, 0, &res);
 		assert_int_equal(res.n, 6);
-		expect_result(&res, 0, 0);
-		expect_result(&res, 1, 0);
-		expect_result(&res, 2, 0);
-		expect_result(&res, 3, 0);
-		expect_result(&res, 4, 0);          /* prog: read-only open */
-		expect_result(&res, 5, -EACCES);    /* and no allocation */
+		child_expect(&res, 0, 0);
+		child_expect(&res, 1, 0);
+		child_expect(&res, 2, 0);
+		child_expect(&res, 3, 0);
+		child_expect(&res, 4, 0);          /* prog: read-only open */
+		child_expect(&res, 5, -EACCES);    /* and no allocation */
 	}
 	for (size_t i = 0; i < 2; i++) {
-		run_as(outsiders[i], group_child, NULL, 0, &res);
+		harness_run_as(&h, outsiders[i], group_child, NULL, 0, &res);
 		assert_int_equal(res.n, 4);
-		expect_result(&res, 0, 0);
-		expect_result(&res, 1, -EACCES);
-		expect_result(&res, 2, -EACCES);
-		expect_result(&res, 3, -EACCES);
+		child_expect(&res, 0, 0);
+		child_expect(&res, 1, -EACCES);
+		child_expect(&res, 2, -EACCES);
+		child_expect(&res, 3, -EACCES);
 	}
 }
 
-static void nobody_only_child(const void *in, struct results *res)
+static void nobody_only_child(const void *in, struct child_results *res)
 {
 	shmpool_t *c = child_connect(res);
 
@@ -747,35 +563,35 @@ static void nobody_only_child(const void *in, struct results *res)
  */
 static void test_root_never_denied(void **state)
 {
-	const struct who stranger = { STRANGER, STRANGER, 0, { 0 } };
-	shmpool_pool_t *pool = open_pool(sp, "pnobody");
-	struct results res;
+	const struct harness_who stranger = { STRANGER, STRANGER, 0, { 0 } };
+	shmpool_pool_t *pool = testutil_pool_open(sp, "pnobody");
+	struct child_results res;
 	void *b = NULL, *p = NULL;
 
 	(void)state;
 	assert_int_equal(shmpool_block_alloc(pool, &b, SHMPOOL_NO_WAIT), 0);
-	fill(b, 4096, 5);
-	assert_int_equal(mismatches(b, 4096, 5), 0);
+	testutil_fill(b, 4096, 5);
+	assert_int_equal(testutil_mismatches(b, 4096, 5), 0);
 	assert_int_equal(shmpool_alloc(sp, ATTR_NOBODY, 4096, &p), 0);
-	fill(p, 4096, 6);
-	assert_int_equal(mismatches(p, 4096, 6), 0);
+	testutil_fill(p, 4096, 6);
+	assert_int_equal(testutil_mismatches(p, 4096, 6), 0);
 	assert_int_equal(shmpool_block_free(pool, b), 0);
 	assert_int_equal(shmpool_free(sp, p), 0);
 	shmpool_pool_close(pool);
-	barrier(sp);
+	testutil_barrier(sp);
 
-	run_as(&nobody, nobody_only_child, NULL, 0, &res);
+	harness_run_as(&h, &harness_nobody, nobody_only_child, NULL, 0, &res);
 	assert_int_equal(res.n, 4);
-	expect_result(&res, 0, 0);
-	expect_result(&res, 1, 0);
-	expect_result(&res, 2, 0);
-	expect_result(&res, 3, 0);
+	child_expect(&res, 0, 0);
+	child_expect(&res, 1, 0);
+	child_expect(&res, 2, 0);
+	child_expect(&res, 3, 0);
 
-	run_as(&stranger, nobody_only_child, NULL, 0, &res);
+	harness_run_as(&h, &stranger, nobody_only_child, NULL, 0, &res);
 	assert_int_equal(res.n, 3);
-	expect_result(&res, 0, 0);
-	expect_result(&res, 1, -EACCES);
-	expect_result(&res, 2, -EACCES);
+	child_expect(&res, 0, 0);
+	child_expect(&res, 1, -EACCES);
+	child_expect(&res, 2, -EACCES);
 }
 
 int main(void)

@@ -5,7 +5,6 @@
  * leftovers.
  */
 #include <errno.h>
-#include <grp.h>
 #include <limits.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -26,6 +25,7 @@
 
 #include "harness.h"
 #include "shmpool.h"
+#include "testutil.h"
 
 /*
  * Region ids follow the file: r0 = 0 (cacheable, heap "default"), r1 = 1
@@ -74,37 +74,13 @@ static shmpool_t *sp;
 static int setup(void **state)
 {
 	(void)state;
-	if (harness_start(&h, config) < 0)
-		return -1;
-	sp = NULL;
-	return shmpool_connect(h.socket, &sp) == 0 ? 0 : -1;
+	return testutil_start(&h, config, &sp);
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	shmpool_disconnect(sp);
-	sp = NULL;
-	/* A daemon that leaks or crashes under ASan exits non-zero. */
-	return harness_finish(&h);
-}
-
-static shmpool_t *connect_new(void)
-{
-	shmpool_t *c = NULL;
-
-	assert_int_equal(shmpool_connect(h.socket, &c), 0);
-	assert_non_null(c);
-	return c;
-}
-
-static shmpool_pool_t *open_pool(shmpool_t *c, const char *name)
-{
-	shmpool_pool_t *pool = NULL;
-
-	assert_int_equal(shmpool_pool_open(c, name, &pool), 0);
-	assert_non_null(pool);
-	return pool;
+	return testutil_finish(&h, &sp);
 }
 
 /* The pool's counters, checked exactly; failures name the caller's line. */
@@ -130,33 +106,6 @@ static size_t stat_used(shmpool_pool_t *pool)
 
 	assert_int_equal(shmpool_pool_stat(pool, &st), 0);
 	return st.num_used;
-}
-
-/* Poll until the pool has n waiters; a hang guard, not a timing check. */
-static void wait_waiters(shmpool_pool_t *pool, size_t n)
-{
-	struct shmpool_pool_stat st;
-
-	for (int i = 0; i < 2000; i++) {
-		assert_int_equal(shmpool_pool_stat(pool, &st), 0);
-		if (st.num_waiters == n)
-			return;
-		usleep(5000);
-	}
-	fail_msg("pool never reached %zu waiters (has %zu)", n, st.num_waiters);
-}
-
-/*
- * Frees of held memory go without a reply.  A round trip on the same
- * connection after them means the daemon has done them, before anything
- * another connection asks next.
- */
-static void barrier(shmpool_t *c)
-{
-	struct shmpool_pool_info in;
-	size_t cursor = 0;
-
-	assert_int_equal(shmpool_pool_info_next(c, &cursor, &in), 1);
 }
 
 static int64_t now_ns(void)
@@ -199,24 +148,6 @@ static ptrdiff_t mapping_delta(shmpool_t *a, void *ptr, shmpool_t *b)
 	return (char *)there - (char *)ptr;
 }
 
-static void fill(void *p, size_t n, unsigned seed)
-{
-	unsigned char *b = p;
-
-	for (size_t i = 0; i < n; i++)
-		b[i] = (unsigned char)(i * 31 + seed);
-}
-
-static int check(const void *p, size_t n, unsigned seed)
-{
-	const unsigned char *b = p;
-
-	for (size_t i = 0; i < n; i++)
-		if (b[i] != (unsigned char)(i * 31 + seed))
-			return 0;
-	return 1;
-}
-
 /* ------------------------------------------------------------------ */
 
 static void test_connect_errors(void **state)
@@ -248,7 +179,7 @@ static void test_connect_errors(void **state)
 	unlink(path);
 
 	shmpool_disconnect(NULL);
-	c = connect_new();
+	c = testutil_connect(&h);
 	shmpool_disconnect(c);
 }
 
@@ -284,7 +215,7 @@ static void test_pool_open(void **state)
 	assert_int_equal(shmpool_pool_open(sp, "nope", &p), -ENOENT);
 	assert_null(p);
 
-	p = open_pool(sp, "p");
+	p = testutil_pool_open(sp, "p");
 	memset(&st, 0xee, sizeof(st));
 	assert_int_equal(shmpool_pool_stat(p, &st), 0);
 	assert_int_equal(st.block_size, 4096);
@@ -295,14 +226,14 @@ static void test_pool_open(void **state)
 	assert_int_equal(st.num_waiters, 0);
 	assert_int_equal(st.attr, SHMPOOL_ATTR_CACHEABLE);
 
-	s = open_pool(sp, "small");
+	s = testutil_pool_open(sp, "small");
 	assert_int_equal(shmpool_pool_stat(s, &st), 0);
 	assert_int_equal(st.block_size, 100);
 	assert_int_equal(st.num_blocks, 8);
 	assert_int_equal(st.num_free, 8);
 	assert_int_equal(st.attr, SHMPOOL_ATTR_NON_CACHEABLE);
 
-	b = open_pool(sp, "big");
+	b = testutil_pool_open(sp, "big");
 	assert_int_equal(shmpool_pool_stat(b, &st), 0);
 	assert_int_equal(st.block_size, 65536);
 	assert_int_equal(st.num_blocks, 2);
@@ -315,7 +246,7 @@ static void test_pool_open(void **state)
 
 static void test_block_order_and_align(void **state)
 {
-	shmpool_pool_t *p = open_pool(sp, "p"), *s = open_pool(sp, "small");
+	shmpool_pool_t *p = testutil_pool_open(sp, "p"), *s = testutil_pool_open(sp, "small");
 	void *b[16], *x = NULL;
 
 	(void)state;
@@ -323,11 +254,11 @@ static void test_block_order_and_align(void **state)
 	for (int i = 0; i < 16; i++) {
 		assert_int_equal(shmpool_block_alloc(p, &b[i], SHMPOOL_NO_WAIT), 0);
 		assert_ptr_equal(b[i], (char *)b[0] + i * 4096);
-		fill(b[i], 4096, (unsigned)i);
+		testutil_fill(b[i], 4096, (unsigned)i);
 	}
 	assert_int_equal((uintptr_t)b[0] % 16, 0);
 	for (int i = 0; i < 16; i++)
-		assert_true(check(b[i], 4096, (unsigned)i));
+		assert_true(testutil_check(b[i], 4096, (unsigned)i));
 	expect_stat(p, 16, 16, 0);
 
 	/* Empty, no wait. */
@@ -368,7 +299,7 @@ static void test_block_order_and_align(void **state)
  * contiguous requests; nothing is taken by a request that times out. */
 static void test_alloc_timeout(void **state)
 {
-	shmpool_pool_t *p = open_pool(sp, "p");
+	shmpool_pool_t *p = testutil_pool_open(sp, "p");
 	void *b[16], *x = NULL;
 
 	(void)state;
@@ -391,7 +322,7 @@ static void test_alloc_timeout(void **state)
 
 static void test_blocks_alloc_counts(void **state)
 {
-	shmpool_pool_t *p = open_pool(sp, "p");
+	shmpool_pool_t *p = testutil_pool_open(sp, "p");
 	void *b[17], *x;
 
 	(void)state;
@@ -420,7 +351,7 @@ static void test_blocks_alloc_counts(void **state)
 	assert_int_equal(shmpool_blocks_alloc(p, 10, b, SHMPOOL_NO_WAIT), 0);
 	for (int i = 0; i < 10; i++) {
 		assert_ptr_equal(b[i], (char *)b[0] + i * 4096);
-		fill(b[i], 4096, 100u + (unsigned)i);
+		testutil_fill(b[i], 4096, 100u + (unsigned)i);
 	}
 	b[10] = b[11] = NULL;
 	assert_int_equal(shmpool_blocks_alloc(p, 7, b + 10, SHMPOOL_NO_WAIT), -ENOMEM);
@@ -428,7 +359,7 @@ static void test_blocks_alloc_counts(void **state)
 	assert_int_equal(shmpool_blocks_alloc(p, 6, b + 10, SHMPOOL_NO_WAIT), 0);
 	expect_stat(p, 16, 16, 0);
 	for (int i = 0; i < 10; i++)
-		assert_true(check(b[i], 4096, 100u + (unsigned)i));
+		assert_true(testutil_check(b[i], 4096, 100u + (unsigned)i));
 	assert_int_equal(shmpool_blocks_free(p, 16, b), 0);
 	expect_stat(p, 0, 16, 0);
 	shmpool_pool_close(p);
@@ -436,17 +367,17 @@ static void test_blocks_alloc_counts(void **state)
 
 static void test_contiguous(void **state)
 {
-	shmpool_pool_t *p = open_pool(sp, "p");
+	shmpool_pool_t *p = testutil_pool_open(sp, "p");
 	void *b[16], *first = NULL, *x = NULL;
 
 	(void)state;
 	assert_int_equal(shmpool_blocks_alloc_contiguous(p, 4, &first, SHMPOOL_NO_WAIT), 0);
-	fill(first, 4 * 4096, 7);
+	testutil_fill(first, 4 * 4096, 7);
 	assert_int_equal(shmpool_block_alloc(p, &x, SHMPOOL_NO_WAIT), 0);
 	assert_ptr_equal(x, (char *)first + 4 * 4096);
 	assert_int_equal(shmpool_block_free(p, x), 0);
 	expect_stat(p, 4, 5, 0);
-	assert_true(check(first, 4 * 4096, 7));
+	assert_true(testutil_check(first, 4 * 4096, 7));
 
 	/* A run with a hole in it is refused as a whole. */
 	assert_int_equal(shmpool_blocks_free_contiguous(p, first, 5), -EFAULT);
@@ -480,7 +411,7 @@ static void test_contiguous(void **state)
 
 static void test_blocks_get(void **state)
 {
-	shmpool_pool_t *p = open_pool(sp, "p");
+	shmpool_pool_t *p = testutil_pool_open(sp, "p");
 	void *b[16];
 	int local;
 
@@ -492,7 +423,7 @@ static void test_blocks_get(void **state)
 
 	assert_int_equal(shmpool_blocks_get(p, b[4], 3), 0);
 	expect_stat(p, 3, 3, 0);
-	fill(b[4], 3 * 4096, 9);
+	testutil_fill(b[4], 3 * 4096, 9);
 
 	/* Any taken block in the run: -ENOMEM, and nothing reserved. */
 	assert_int_equal(shmpool_blocks_get(p, b[6], 2), -ENOMEM);
@@ -511,7 +442,7 @@ static void test_blocks_get(void **state)
 	expect_stat(p, 5, 5, 0);
 
 	/* Reserved blocks are held like allocated ones. */
-	assert_true(check(b[4], 3 * 4096, 9));
+	assert_true(testutil_check(b[4], 3 * 4096, 9));
 	assert_int_equal(shmpool_blocks_free_contiguous(p, b[3], 5), 0);
 	assert_int_equal(shmpool_block_free(p, b[5]), -EFAULT);
 	expect_stat(p, 0, 5, 0);
@@ -524,14 +455,14 @@ static void test_blocks_get(void **state)
 
 static void test_free_errors(void **state)
 {
-	shmpool_pool_t *p = open_pool(sp, "p"), *s = open_pool(sp, "small"), *p2;
-	shmpool_t *other = connect_new();
+	shmpool_pool_t *p = testutil_pool_open(sp, "p"), *s = testutil_pool_open(sp, "small"), *p2;
+	shmpool_t *other = testutil_connect(&h);
 	void *b[4], *ob = NULL, *list[3];
 	ptrdiff_t d;
 	int local = 0;
 
 	(void)state;
-	p2 = open_pool(other, "p");
+	p2 = testutil_pool_open(other, "p");
 	assert_int_equal(shmpool_blocks_alloc(p, 3, b, SHMPOOL_NO_WAIT), 0);
 	assert_int_equal(shmpool_block_alloc(p2, &ob, SHMPOOL_NO_WAIT), 0);
 	/* ob is block 3; what other calls it in our mappings: */
@@ -699,7 +630,7 @@ static void test_pool_destroy(void **state)
 	};
 	struct shmpool_pool_stat st;
 	shmpool_pool_t *a = NULL, *b = NULL, *q;
-	shmpool_t *c = connect_new();
+	shmpool_t *c = testutil_connect(&h);
 	void *blk = NULL;
 
 	(void)state;
@@ -714,7 +645,7 @@ static void test_pool_destroy(void **state)
 	assert_int_equal(shmpool_pool_destroy(c, "fill"), -EBUSY);
 	assert_int_equal(shmpool_block_free(a, blk), 0);
 	expect_stat(a, 0, 1, 0);
-	q = open_pool(c, "fill");
+	q = testutil_pool_open(c, "fill");
 	assert_int_equal(shmpool_block_alloc(q, &blk, SHMPOOL_NO_WAIT), 0);
 	assert_int_equal(shmpool_pool_destroy(sp, "fill"), -EBUSY);
 	assert_int_equal(shmpool_block_free(q, blk), 0);
@@ -740,7 +671,7 @@ static void test_pool_destroy(void **state)
 	assert_int_equal(shmpool_block_alloc(q, &blk, SHMPOOL_NO_WAIT), 0);
 	shmpool_pool_close(q);
 	shmpool_disconnect(c);
-	q = open_pool(sp, "fill2");
+	q = testutil_pool_open(sp, "fill2");
 	for (int i = 0; i < 2000 && stat_used(q) != 0; i++)
 		usleep(5000);
 	expect_stat(q, 0, 1, 0);
@@ -750,9 +681,9 @@ static void test_pool_destroy(void **state)
 
 static void test_pool_stat_reset_max(void **state)
 {
-	shmpool_pool_t *p = open_pool(sp, "p");
-	shmpool_t *other = connect_new();
-	shmpool_pool_t *p2 = open_pool(other, "p");
+	shmpool_pool_t *p = testutil_pool_open(sp, "p");
+	shmpool_t *other = testutil_connect(&h);
+	shmpool_pool_t *p2 = testutil_pool_open(other, "p");
 	void *b[16];
 
 	(void)state;
@@ -798,19 +729,20 @@ static void *waiter_main(void *arg)
 /* num_waiters counts requests queued in the daemon, from any connection. */
 static void test_pool_stat_waiters(void **state)
 {
-	shmpool_pool_t *p = open_pool(sp, "big");
-	shmpool_t *c1 = connect_new(), *c2 = connect_new();
-	struct waiter_arg w1 = { .pool = open_pool(c1, "big"), .timeout = SHMPOOL_FOREVER };
-	struct waiter_arg w2 = { .pool = open_pool(c2, "big"), .timeout = 60000 };
+	shmpool_pool_t *p = testutil_pool_open(sp, "big");
+	shmpool_t *c1 = testutil_connect(&h), *c2 = testutil_connect(&h);
+	struct waiter_arg w1 = { .pool = testutil_pool_open(c1, "big"),
+				 .timeout = SHMPOOL_FOREVER };
+	struct waiter_arg w2 = { .pool = testutil_pool_open(c2, "big"), .timeout = 60000 };
 	pthread_t t1, t2;
 	void *b[2];
 
 	(void)state;
 	assert_int_equal(shmpool_blocks_alloc(p, 2, b, SHMPOOL_NO_WAIT), 0);
 	assert_int_equal(pthread_create(&t1, NULL, waiter_main, &w1), 0);
-	wait_waiters(p, 1);
+	testutil_wait_waiters(p, 1);
 	assert_int_equal(pthread_create(&t2, NULL, waiter_main, &w2), 0);
-	wait_waiters(p, 2);
+	testutil_wait_waiters(p, 2);
 	expect_stat(p, 2, 2, 2);
 	/* A request that must wait behind them does not jump the queue. */
 	assert_int_equal(shmpool_block_free(p, b[1]), 0);
@@ -853,7 +785,7 @@ static void test_pool_info(void **state)
 	struct shmpool_pool_config cfg = { .name = "rt", .block_size = 32, .num_blocks = 3,
 					   .region = "r2" };
 	struct shmpool_pool_info in[5];
-	shmpool_pool_t *p = open_pool(sp, "p"), *rt = NULL;
+	shmpool_pool_t *p = testutil_pool_open(sp, "p"), *rt = NULL;
 	size_t cursor = 0;
 	void *b[3];
 	int n = 0, rc;
@@ -900,7 +832,7 @@ static void test_pool_info(void **state)
 
 static void test_group_alloc(void **state)
 {
-	shmpool_pool_t *p = open_pool(sp, "p"), *s = open_pool(sp, "small"), *bg;
+	shmpool_pool_t *p = testutil_pool_open(sp, "p"), *s = testutil_pool_open(sp, "small"), *bg;
 	void *b[8], *x[2];
 	size_t bs;
 
@@ -922,7 +854,7 @@ static void test_group_alloc(void **state)
 	assert_int_equal(shmpool_group_alloc(sp, "g", 2, 1, b + 3, &bs, SHMPOOL_NO_WAIT), -ENOMEM);
 	expect_eagain(shmpool_group_alloc(sp, "g", 2, 1, b + 3, &bs, 100), 100);
 	assert_int_equal(shmpool_group_alloc(sp, "g", 2, 3, b + 3, &bs, SHMPOOL_FOREVER), -ENOMEM);
-	bg = open_pool(sp, "big");
+	bg = testutil_pool_open(sp, "big");
 	expect_stat(bg, 2, 2, 0);
 	assert_int_equal(shmpool_group_free(sp, 2, x), 0);
 	expect_stat(bg, 0, 2, 0);
@@ -989,7 +921,7 @@ static void test_heap_alloc(void **state)
 	assert_int_equal((uintptr_t)a % 16, 0);
 	assert_int_equal(shmpool_usable_size(sp, a, &n), 0);
 	assert_int_equal(n, 112);
-	fill(a, 112, 3);
+	testutil_fill(a, 112, 3);
 
 	assert_int_equal(shmpool_alloc(sp, SHMPOOL_ATTR_CACHEABLE, 0, &x), -EINVAL);
 	assert_int_equal(shmpool_aligned_alloc(sp, 0, 3, 64, &x), -EINVAL);
@@ -1023,7 +955,7 @@ static void test_heap_alloc(void **state)
 	assert_int_equal(shmpool_alloc_ex(sp, "default", 0, 0, 64, &x), 0);
 	assert_int_equal(shmpool_free(sp, x), 0);
 
-	assert_true(check(a, 112, 3));
+	assert_true(testutil_check(a, 112, 3));
 	assert_int_equal(shmpool_free(sp, a), 0);
 	assert_int_equal(shmpool_free(sp, al), 0);
 	assert_int_equal(shmpool_free(sp, nc), 0);
@@ -1032,7 +964,7 @@ static void test_heap_alloc(void **state)
 
 static void test_heap_free_errors(void **state)
 {
-	shmpool_t *other = connect_new();
+	shmpool_t *other = testutil_connect(&h);
 	void *a, *b, *c, *oa;
 	ptrdiff_t d;
 	size_t n;
@@ -1096,7 +1028,7 @@ static void test_heap_calloc(void **state)
 
 static void test_heap_realloc(void **state)
 {
-	shmpool_t *other = connect_new();
+	shmpool_t *other = testutil_connect(&h);
 	void *a = NULL, *b = NULL, *keep, *there = NULL;
 	shmpool_ref_t ref;
 	size_t n;
@@ -1104,16 +1036,16 @@ static void test_heap_realloc(void **state)
 	(void)state;
 	assert_int_equal(shmpool_alloc(sp, 0, 100, &a), 0);
 	assert_int_equal(shmpool_alloc(sp, 0, 100, &b), 0);
-	fill(a, 100, 5);
+	testutil_fill(a, 100, 5);
 
 	/* Grows: b is in the way, so it moves, with its contents. */
 	keep = a;
 	assert_int_equal(shmpool_realloc(sp, &a, 5000), 0);
 	assert_ptr_not_equal(a, keep);
-	assert_true(check(a, 100, 5));
+	assert_true(testutil_check(a, 100, 5));
 	assert_int_equal(shmpool_usable_size(sp, a, &n), 0);
 	assert_int_equal(n, 5008);
-	fill(a, 5000, 6);
+	testutil_fill(a, 5000, 6);
 
 	/* Shrinks in place. */
 	keep = a;
@@ -1121,13 +1053,13 @@ static void test_heap_realloc(void **state)
 	assert_ptr_equal(a, keep);
 	assert_int_equal(shmpool_usable_size(sp, a, &n), 0);
 	assert_int_equal(n, 16);
-	assert_true(check(a, 16, 6));
+	assert_true(testutil_check(a, 16, 6));
 
 	/* Failure leaves the pointer and the memory as they were. */
 	keep = a;
 	assert_int_equal(shmpool_realloc(sp, &a, 64 << 20), -ENOMEM);
 	assert_ptr_equal(a, keep);
-	assert_true(check(a, 16, 6));
+	assert_true(testutil_check(a, 16, 6));
 	assert_int_equal(shmpool_usable_size(sp, a, &n), 0);
 	assert_int_equal(n, 16);
 
@@ -1148,7 +1080,7 @@ static void test_heap_realloc(void **state)
 
 static void test_usable_size_blocks(void **state)
 {
-	shmpool_pool_t *s = open_pool(sp, "small");
+	shmpool_pool_t *s = testutil_pool_open(sp, "small");
 	void *b = NULL;
 	size_t n = 0;
 
@@ -1165,8 +1097,8 @@ static void test_usable_size_blocks(void **state)
  * for blocks and heap allocations alike, and each holder must let go. */
 static void test_ref_attach(void **state)
 {
-	shmpool_t *other = connect_new();
-	shmpool_pool_t *p = open_pool(sp, "p"), *p2;
+	shmpool_t *other = testutil_connect(&h);
+	shmpool_pool_t *p = testutil_pool_open(sp, "p"), *p2;
 	shmpool_ref_t ref, ref2, bad;
 	void *b = NULL, *there = NULL, *again = NULL, *hp = NULL, *hthere = NULL;
 	size_t n;
@@ -1174,13 +1106,13 @@ static void test_ref_attach(void **state)
 
 	(void)state;
 	assert_int_equal(shmpool_block_alloc(p, &b, SHMPOOL_NO_WAIT), 0);
-	fill(b, 4096, 11);
+	testutil_fill(b, 4096, 11);
 	assert_int_equal(shmpool_ref(sp, b, &ref), 0);
 	assert_int_equal(shmpool_attach(other, &ref, &there), 0);
 	assert_ptr_not_equal(there, b);
-	assert_true(check(there, 4096, 11));
-	fill(there, 4096, 12);
-	assert_true(check(b, 4096, 12));
+	assert_true(testutil_check(there, 4096, 11));
+	testutil_fill(there, 4096, 12);
+	assert_true(testutil_check(b, 4096, 12));
 	assert_int_equal(shmpool_usable_size(other, there, &n), 0);
 	assert_int_equal(n, 4096);
 	/* A ref of the same memory taken by the second holder works too. */
@@ -1188,13 +1120,13 @@ static void test_ref_attach(void **state)
 	assert_int_equal(shmpool_attach(other, &ref2, &again), 0);
 	assert_ptr_equal(again, there);
 
-	p2 = open_pool(other, "p");
+	p2 = testutil_pool_open(other, "p");
 	expect_stat(p2, 1, 1, 0);
 	assert_int_equal(shmpool_block_free(p, b), 0);
 	expect_stat(p, 1, 1, 0);
 	assert_int_equal(shmpool_block_free(p2, there), 0);
 	expect_stat(p2, 1, 1, 0);
-	assert_true(check(there, 4096, 12));
+	assert_true(testutil_check(there, 4096, 12));
 	assert_int_equal(shmpool_free(other, there), 0);
 	expect_stat(p2, 0, 1, 0);
 	assert_int_equal(shmpool_free(other, there), -EFAULT);
@@ -1202,21 +1134,21 @@ static void test_ref_attach(void **state)
 
 	/* Heap memory. */
 	assert_int_equal(shmpool_alloc(sp, SHMPOOL_ATTR_NON_CACHEABLE, 1000, &hp), 0);
-	fill(hp, 1000, 13);
+	testutil_fill(hp, 1000, 13);
 	assert_int_equal(shmpool_ref(sp, hp, &ref), 0);
 	assert_int_equal(shmpool_attach(other, &ref, &hthere), 0);
-	assert_true(check(hthere, 1000, 13));
+	assert_true(testutil_check(hthere, 1000, 13));
 	assert_int_equal(shmpool_usable_size(other, hthere, &n), 0);
 	assert_int_equal(n, 1008);
-	fill(hthere, 1000, 14);
-	assert_true(check(hp, 1000, 14));
+	testutil_fill(hthere, 1000, 14);
+	assert_true(testutil_check(hp, 1000, 14));
 	assert_int_equal(shmpool_free(sp, hp), 0);
-	barrier(sp);
+	testutil_barrier(sp);
 	/* Still alive: the other connection holds it. */
 	assert_int_equal(shmpool_attach(other, &ref, &again), 0);
 	assert_ptr_equal(again, hthere);
 	assert_int_equal(shmpool_free(other, again), 0);
-	assert_true(check(hthere, 1000, 14));
+	assert_true(testutil_check(hthere, 1000, 14));
 	assert_int_equal(shmpool_free(other, hthere), 0);
 	assert_int_equal(shmpool_attach(other, &ref, &again), -ESTALE);
 
@@ -1241,7 +1173,7 @@ static void test_ref_attach(void **state)
 /* A connection that attaches its own memory holds it twice. */
 static void test_attach_own(void **state)
 {
-	shmpool_pool_t *p = open_pool(sp, "p");
+	shmpool_pool_t *p = testutil_pool_open(sp, "p");
 	shmpool_ref_t ref;
 	void *b = NULL, *again = NULL;
 
@@ -1258,26 +1190,8 @@ static void test_attach_own(void **state)
 	shmpool_pool_close(p);
 }
 
-/* Run fn in a child that has become nobody before connecting; returns its
- * exit status. */
-static int run_as_nobody(int (*fn)(void))
-{
-	pid_t pid;
-	int status;
-
-	assert_int_equal(chmod(h.dir, 0755), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
-			_exit(90);
-		_exit(fn());
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	return WEXITSTATUS(status);
-}
-
+/* As nobody: a priority below 0 is refused, others are taken; 0, or the
+ * code of the first check that failed. */
 static int nobody_priority(void)
 {
 	shmpool_t *c = NULL;
@@ -1313,21 +1227,23 @@ static void test_set_priority(void **state)
 	}
 	assert_int_equal(shmpool_set_priority(sp, -20), 0);
 	assert_int_equal(shmpool_set_priority(sp, -1), 0);
-	assert_int_equal(run_as_nobody(nobody_priority), 0);
+	/* nobody connects from a child, before which the directory is opened. */
+	assert_int_equal(chmod(h.dir, 0755), 0);
+	assert_int_equal(harness_fork_as(&harness_nobody, nobody_priority), 0);
 }
 
 /* A connection inherited across fork is dead in the child and untouched in
  * the parent. */
 static void test_fork_inherited(void **state)
 {
-	shmpool_pool_t *p = open_pool(sp, "p");
+	shmpool_pool_t *p = testutil_pool_open(sp, "p");
 	void *b = NULL, *x = NULL;
 	pid_t pid;
 	int status;
 
 	(void)state;
 	assert_int_equal(shmpool_block_alloc(p, &b, SHMPOOL_NO_WAIT), 0);
-	fill(b, 4096, 21);
+	testutil_fill(b, 4096, 21);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
@@ -1346,7 +1262,7 @@ static void test_fork_inherited(void **state)
 		bad |= (shmpool_ref(sp, b, &ref) != -ENOTCONN) << 6;
 		bad |= (shmpool_alloc(sp, 0, 64, &x) != -ENOTCONN) << 7;
 		/* The mapping itself is inherited memory like any other. */
-		bad |= !check(b, 4096, 21) << 8;
+		bad |= !testutil_check(b, 4096, 21) << 8;
 		shmpool_disconnect(sp);
 		/* A connection of its own works. */
 		if (shmpool_connect(h.socket, &own) == 0) {
@@ -1372,7 +1288,7 @@ static void test_fork_inherited(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 	/* The parent goes on as if nothing happened. */
 	expect_stat(p, 1, 2, 0);
-	assert_true(check(b, 4096, 21));
+	assert_true(testutil_check(b, 4096, 21));
 	assert_int_equal(shmpool_block_alloc(p, &x, SHMPOOL_NO_WAIT), 0);
 	assert_int_equal(shmpool_block_free(p, x), 0);
 	assert_int_equal(shmpool_block_free(p, b), 0);
@@ -1383,7 +1299,7 @@ static void test_fork_inherited(void **state)
 /* Calls that check their arguments before anything else. */
 static void test_bad_arguments(void **state)
 {
-	shmpool_pool_t *p = open_pool(sp, "p");
+	shmpool_pool_t *p = testutil_pool_open(sp, "p");
 	struct shmpool_pool_stat st;
 	struct shmpool_pool_info in;
 	size_t cursor = 0, n;

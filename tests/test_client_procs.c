@@ -25,6 +25,7 @@
 
 #include "harness.h"
 #include "shmpool.h"
+#include "testutil.h"
 
 static const char config[] =
 	"[region r0]\n"
@@ -49,10 +50,7 @@ static int setup(void **state)
 {
 	(void)state;
 	nchildren = 0;
-	if (harness_start(&h, config) < 0)
-		return -1;
-	sp = NULL;
-	return shmpool_connect(h.socket, &sp) == 0 ? 0 : -1;
+	return testutil_start(&h, config, &sp);
 }
 
 static int teardown(void **state)
@@ -65,33 +63,11 @@ static int teardown(void **state)
 		}
 	}
 	nchildren = 0;
-	shmpool_disconnect(sp);
-	sp = NULL;
-	return harness_finish(&h);
+	return testutil_finish(&h, &sp);
 }
 
-static shmpool_pool_t *open_pool(shmpool_t *c, const char *name)
-{
-	shmpool_pool_t *pool = NULL;
-
-	assert_int_equal(shmpool_pool_open(c, name, &pool), 0);
-	return pool;
-}
-
-/* The pool's counters, checked exactly; failures name the caller's line. */
-#define expect_stat(pool, used, waiters) expect_stat_at(pool, used, waiters, __FILE__, __LINE__)
+/* The pool's counters, once they settle; failures name the caller's line. */
 #define wait_stat(pool, used, waiters) wait_stat_at(pool, used, waiters, __FILE__, __LINE__)
-
-static void expect_stat_at(shmpool_pool_t *pool, size_t used, size_t waiters, const char *file,
-			   int line)
-{
-	struct shmpool_pool_stat st;
-
-	_assert_int_equal(shmpool_pool_stat(pool, &st), 0, file, line);
-	_assert_int_equal(st.num_used, used, file, line);
-	_assert_int_equal(st.num_free, st.num_blocks - used, file, line);
-	_assert_int_equal(st.num_waiters, waiters, file, line);
-}
 
 /*
  * Poll the pool until it has used blocks and waiters as given; other
@@ -114,24 +90,6 @@ static void wait_stat_at(shmpool_pool_t *pool, size_t used, size_t waiters, cons
 	print_error("%s:%d: pool stuck at %zu used / %zu waiters, want %zu / %zu\n", file,
 		    line, st.num_used, st.num_waiters, used, waiters);
 	fail();
-}
-
-static void fill(void *p, size_t n, unsigned seed)
-{
-	unsigned char *b = p;
-
-	for (size_t i = 0; i < n; i++)
-		b[i] = (unsigned char)(i * 31 + seed);
-}
-
-static int check(const void *p, size_t n, unsigned seed)
-{
-	const unsigned char *b = p;
-
-	for (size_t i = 0; i < n; i++)
-		if (b[i] != (unsigned char)(i * 31 + seed))
-			return 0;
-	return 1;
 }
 
 /* Read one byte, failing the test if none comes within 10 s. */
@@ -243,13 +201,13 @@ static int handover_child(void *arg)
 	CHILD_CHECK(shmpool_attach(c, &ref, &ptr) == 0);
 	CHILD_CHECK(shmpool_usable_size(c, ptr, &n) == 0);
 	CHILD_CHECK(n == ho->len);
-	CHILD_CHECK(check(ptr, ho->len / 2, 41));
-	fill((char *)ptr + ho->len / 2, ho->len / 2, 42);
+	CHILD_CHECK(testutil_check(ptr, ho->len / 2, 41));
+	testutil_fill((char *)ptr + ho->len / 2, ho->len / 2, 42);
 	CHILD_CHECK(write(ho->to_parent[1], "A", 1) == 1);
 	CHILD_CHECK(read(ho->to_child[0], &cmd, 1) == 1 && cmd == 'F');
 	/* The parent has let go; our hold keeps the memory. */
-	CHILD_CHECK(check(ptr, ho->len / 2, 41));
-	CHILD_CHECK(check((char *)ptr + ho->len / 2, ho->len / 2, 42));
+	CHILD_CHECK(testutil_check(ptr, ho->len / 2, 41));
+	CHILD_CHECK(testutil_check((char *)ptr + ho->len / 2, ho->len / 2, 42));
 	CHILD_CHECK(shmpool_free(c, ptr) == 0);
 	/* A call on our own connection after the fire-and-forget free: once
 	 * it returns, the daemon has done the free. */
@@ -268,7 +226,7 @@ static int handover_child(void *arg)
 static void test_handover_block(void **state)
 {
 	struct handover ho = { .len = 4096 };
-	shmpool_pool_t *p = open_pool(sp, "p");
+	shmpool_pool_t *p = testutil_pool_open(sp, "p");
 	void *b = NULL;
 	pid_t pid;
 
@@ -276,21 +234,21 @@ static void test_handover_block(void **state)
 	assert_int_equal(pipe(ho.to_child), 0);
 	assert_int_equal(pipe(ho.to_parent), 0);
 	assert_int_equal(shmpool_block_alloc(p, &b, SHMPOOL_NO_WAIT), 0);
-	fill(b, 2048, 41);
+	testutil_fill(b, 2048, 41);
 	assert_int_equal(shmpool_ref(sp, b, &ho.ref), 0);
 	pid = spawn(handover_child, &ho);
 	assert_int_equal(write(ho.to_child[1], &ho.ref, sizeof(ho.ref)), sizeof(ho.ref));
 	assert_int_equal(read_byte(ho.to_parent[0]), 'A');
 	/* The child's answer, through its own mapping. */
-	assert_true(check((char *)b + 2048, 2048, 42));
-	expect_stat(p, 1, 0);
+	assert_true(testutil_check((char *)b + 2048, 2048, 42));
+	testutil_expect_stat(p, 1, 0);
 	/* Our free does not return the block: the child still holds it. */
 	assert_int_equal(shmpool_block_free(p, b), 0);
-	expect_stat(p, 1, 0);
+	testutil_expect_stat(p, 1, 0);
 	write_byte(ho.to_child[1], 'F');
 	assert_int_equal(read_byte(ho.to_parent[0]), 'D');
 	expect_child_exit(pid, 0);
-	expect_stat(p, 0, 0);
+	testutil_expect_stat(p, 0, 0);
 	/* The memory is gone for good: the ref is stale. */
 	{
 		void *x = NULL;
@@ -315,12 +273,12 @@ static void test_handover_heap(void **state)
 	assert_int_equal(pipe(ho.to_child), 0);
 	assert_int_equal(pipe(ho.to_parent), 0);
 	assert_int_equal(shmpool_alloc(sp, SHMPOOL_ATTR_CACHEABLE, 8192, &a), 0);
-	fill(a, 4096, 41);
+	testutil_fill(a, 4096, 41);
 	assert_int_equal(shmpool_ref(sp, a, &ho.ref), 0);
 	pid = spawn(handover_child, &ho);
 	assert_int_equal(write(ho.to_child[1], &ho.ref, sizeof(ho.ref)), sizeof(ho.ref));
 	assert_int_equal(read_byte(ho.to_parent[0]), 'A');
-	assert_true(check((char *)a + 4096, 4096, 42));
+	assert_true(testutil_check((char *)a + 4096, 4096, 42));
 	assert_int_equal(shmpool_free(sp, a), 0);
 	/* Alive while the child holds it: we can attach it again. */
 	assert_int_equal(shmpool_attach(sp, &ho.ref, &x), 0);
@@ -358,7 +316,7 @@ static int stale_child(void *arg)
 	CHILD_CHECK(ptr == NULL);
 	/* The ref of the memory's new life works. */
 	CHILD_CHECK(shmpool_attach(c, &s->new_ref, &ptr) == 0);
-	CHILD_CHECK(check(ptr, s->len, s->seed));
+	CHILD_CHECK(testutil_check(ptr, s->len, s->seed));
 	CHILD_CHECK(shmpool_attach(c, &s->old_ref, &ptr) == -ESTALE);
 	shmpool_disconnect(c);
 	return 0;
@@ -368,7 +326,7 @@ static int stale_child(void *arg)
  * same memory has been handed out again. */
 static void test_stale_after_reuse(void **state)
 {
-	shmpool_pool_t *p = open_pool(sp, "p");
+	shmpool_pool_t *p = testutil_pool_open(sp, "p");
 	struct stale s = { .len = 4096, .seed = 51 };
 	void *b = NULL, *b2 = NULL, *a = NULL, *a2 = NULL;
 	pid_t pid;
@@ -379,14 +337,14 @@ static void test_stale_after_reuse(void **state)
 	assert_int_equal(shmpool_block_free(p, b), 0);
 	assert_int_equal(shmpool_block_alloc(p, &b2, SHMPOOL_NO_WAIT), 0);
 	assert_ptr_equal(b2, b);
-	fill(b2, 4096, 51);
+	testutil_fill(b2, 4096, 51);
 	assert_int_equal(shmpool_ref(sp, b2, &s.new_ref), 0);
 	assert_memory_not_equal(&s.old_ref, &s.new_ref, sizeof(s.old_ref));
 	pid = spawn(stale_child, &s);
 	expect_child_exit(pid, 0);
-	expect_stat(p, 1, 0);
+	testutil_expect_stat(p, 1, 0);
 	assert_int_equal(shmpool_block_free(p, b2), 0);
-	expect_stat(p, 0, 0);
+	testutil_expect_stat(p, 0, 0);
 
 	/* Heap memory. */
 	s.len = 256;
@@ -396,7 +354,7 @@ static void test_stale_after_reuse(void **state)
 	assert_int_equal(shmpool_free(sp, a), 0);
 	assert_int_equal(shmpool_alloc(sp, 0, 256, &a2), 0);
 	assert_ptr_equal(a2, a);
-	fill(a2, 256, 52);
+	testutil_fill(a2, 256, 52);
 	assert_int_equal(shmpool_ref(sp, a2, &s.new_ref), 0);
 	assert_memory_not_equal(&s.old_ref, &s.new_ref, sizeof(s.old_ref));
 	pid = spawn(stale_child, &s);
@@ -442,7 +400,7 @@ static int hold_child(void *arg)
 
 static void test_kill_holder(void **state)
 {
-	shmpool_pool_t *p = open_pool(sp, "p");
+	shmpool_pool_t *p = testutil_pool_open(sp, "p");
 	struct hold ho = { .count = 3, .attach = 1 };
 	void *mine = NULL, *b[4];
 	pid_t pid;
@@ -454,12 +412,12 @@ static void test_kill_holder(void **state)
 	assert_int_equal(shmpool_ref(sp, mine, &ho.ref), 0);
 	pid = spawn(hold_child, &ho);
 	assert_int_equal(read_byte(ho.to_parent[0]), 'R');
-	expect_stat(p, 4, 0);
+	testutil_expect_stat(p, 4, 0);
 	expect_child_killed(pid);
 	/* Its three blocks come back; ours stays ours alone. */
 	wait_stat(p, 1, 0);
 	assert_int_equal(shmpool_block_free(p, mine), 0);
-	expect_stat(p, 0, 0);
+	testutil_expect_stat(p, 0, 0);
 	assert_int_equal(shmpool_blocks_alloc(p, 4, b, SHMPOOL_NO_WAIT), 0);
 	assert_int_equal(shmpool_blocks_free(p, 4, b), 0);
 	close(ho.to_parent[0]);
@@ -469,7 +427,7 @@ static void test_kill_holder(void **state)
 
 static void test_kill_waiter(void **state)
 {
-	shmpool_pool_t *p = open_pool(sp, "p");
+	shmpool_pool_t *p = testutil_pool_open(sp, "p");
 	struct hold forever = { .timeout = SHMPOOL_FOREVER };
 	struct hold timed = { .count = 1, .timeout = 600000 };
 	void *b[5], *x = NULL;
@@ -492,12 +450,12 @@ static void test_kill_waiter(void **state)
 	wait_stat(p, 3, 0);
 	/* No dead waiter takes what is freed now. */
 	assert_int_equal(shmpool_block_free(p, b[0]), 0);
-	expect_stat(p, 2, 0);
+	testutil_expect_stat(p, 2, 0);
 	assert_int_equal(shmpool_blocks_alloc(p, 2, b + 3, SHMPOOL_NO_WAIT), 0);
-	expect_stat(p, 4, 0);
+	testutil_expect_stat(p, 4, 0);
 	assert_int_equal(shmpool_block_alloc(p, &x, SHMPOOL_NO_WAIT), -ENOMEM);
 	assert_int_equal(shmpool_blocks_free(p, 4, b + 1), 0);
-	expect_stat(p, 0, 0);
+	testutil_expect_stat(p, 0, 0);
 	for (int i = 0; i < 2; i++) {
 		close(forever.to_parent[i]);
 		close(timed.to_parent[i]);
@@ -533,7 +491,7 @@ static int getter_child(void *arg)
 /* A waiter in one process gets a block that a SIGKILL took from another. */
 static void test_kill_feeds_waiter(void **state)
 {
-	shmpool_pool_t *p = open_pool(sp, "p");
+	shmpool_pool_t *p = testutil_pool_open(sp, "p");
 	struct hold holder = { .count = 4 };
 	struct getter forever = { .timeout = SHMPOOL_FOREVER };
 	struct getter timed = { .timeout = 600000 };
@@ -617,7 +575,7 @@ static void test_waiter_order(void **state)
 		{ .priority = 10, .id = 'e' },
 	};
 	const char *want = "cdabe";
-	shmpool_pool_t *one = open_pool(sp, "one");
+	shmpool_pool_t *one = testutil_pool_open(sp, "one");
 	int result[2];
 	pid_t pid[5];
 	void *b = NULL;
@@ -685,7 +643,7 @@ static int multi_child(void *arg)
 
 static void test_no_overtaking(void **state)
 {
-	shmpool_pool_t *p = open_pool(sp, "p");
+	shmpool_pool_t *p = testutil_pool_open(sp, "p");
 	struct multi two = { .count = 2 }, one = { .count = 1 };
 	struct pollfd pfd;
 	void *b[4];
@@ -706,7 +664,7 @@ static void test_no_overtaking(void **state)
 
 	/* One block free: the head wants two, so nobody is served. */
 	assert_int_equal(shmpool_block_free(p, b[0]), 0);
-	expect_stat(p, 3, 2);
+	testutil_expect_stat(p, 3, 2);
 	pfd = (struct pollfd){ .fd = one.done[0], .events = POLLIN };
 	assert_int_equal(poll(&pfd, 1, 0), 0);
 	/* A newcomer with NO_WAIT does not get it either. */
@@ -718,7 +676,7 @@ static void test_no_overtaking(void **state)
 	expect_child_exit(p1, 0);
 	wait_stat(p, 2, 0);
 	assert_int_equal(shmpool_blocks_free(p, 2, b + 2), 0);
-	expect_stat(p, 0, 0);
+	testutil_expect_stat(p, 0, 0);
 	for (int i = 0; i < 2; i++) {
 		close(two.ready[i]);
 		close(two.done[i]);

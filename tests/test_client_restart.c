@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,6 +18,7 @@
 
 #include "harness.h"
 #include "shmpool.h"
+#include "testutil.h"
 
 static const char config[] =
 	"[region r0]\n"
@@ -40,32 +40,6 @@ static int teardown(void **state)
 {
 	(void)state;
 	return harness_finish(&h);
-}
-
-static void on_alarm(int sig)
-{
-	static const char msg[] = "test_client_restart: hung, giving up\n";
-
-	(void)sig;
-	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
-		_exit(2);
-	_exit(1);
-}
-
-static shmpool_t *connect_new(void)
-{
-	shmpool_t *c = NULL;
-
-	assert_int_equal(shmpool_connect(h.socket, &c), 0);
-	return c;
-}
-
-static shmpool_pool_t *open_pool(shmpool_t *c)
-{
-	shmpool_pool_t *pool = NULL;
-
-	assert_int_equal(shmpool_pool_open(c, "p", &pool), 0);
-	return pool;
 }
 
 /* Every kind of call on a connection whose daemon is gone: -ENOTCONN. */
@@ -95,24 +69,6 @@ static void expect_all_notconn(shmpool_t *c, shmpool_pool_t *pool, void *held)
 	assert_null(q);
 }
 
-static void fill(void *p, size_t n, unsigned seed)
-{
-	unsigned char *b = p;
-
-	for (size_t i = 0; i < n; i++)
-		b[i] = (unsigned char)(i * 31 + seed);
-}
-
-static int check(const void *p, size_t n, unsigned seed)
-{
-	const unsigned char *b = p;
-
-	for (size_t i = 0; i < n; i++)
-		if (b[i] != (unsigned char)(i * 31 + seed))
-			return 0;
-	return 1;
-}
-
 /*
  * A clean stop (SIGTERM) and a restart: each old connection's first call,
  * whatever it is (a request, a fire-and-forget free, a heap allocation),
@@ -120,8 +76,9 @@ static int check(const void *p, size_t n, unsigned seed)
  */
 static void test_stop_restart(void **state)
 {
-	shmpool_t *a = connect_new(), *b = connect_new(), *c = connect_new(), *n;
-	shmpool_pool_t *pa = open_pool(a), *pb = open_pool(b), *pc = open_pool(c), *pn;
+	shmpool_t *a = testutil_connect(&h), *b = testutil_connect(&h), *c = testutil_connect(&h), *n;
+	shmpool_pool_t *pa = testutil_pool_open(a, "p"), *pb = testutil_pool_open(b, "p");
+	shmpool_pool_t *pc = testutil_pool_open(c, "p"), *pn;
 	struct shmpool_pool_stat st;
 	void *ba = NULL, *bb = NULL, *bc = NULL, *x = NULL, *heap = NULL;
 
@@ -130,7 +87,7 @@ static void test_stop_restart(void **state)
 	assert_int_equal(shmpool_block_alloc(pb, &bb, SHMPOOL_NO_WAIT), 0);
 	assert_int_equal(shmpool_block_alloc(pc, &bc, SHMPOOL_NO_WAIT), 0);
 	assert_int_equal(shmpool_alloc(c, 0, 100, &heap), 0);
-	fill(ba, 4096, 1);
+	testutil_fill(ba, 4096, 1);
 
 	assert_int_equal(harness_stop(&h), 0);
 
@@ -138,7 +95,7 @@ static void test_stop_restart(void **state)
 	assert_int_equal(shmpool_pool_stat(pa, &st), -ENOTCONN);
 	expect_all_notconn(a, pa, ba);
 	/* The mapping stays until disconnect: no pointer faults. */
-	assert_true(check(ba, 4096, 1));
+	assert_true(testutil_check(ba, 4096, 1));
 
 	assert_int_equal(shmpool_block_free(pb, bb), -ECONNRESET);
 	expect_all_notconn(b, pb, bb);
@@ -155,8 +112,8 @@ static void test_stop_restart(void **state)
 	assert_int_equal(harness_restart(&h), 0);
 	/* Old connections stay dead; new ones see a fresh daemon. */
 	expect_all_notconn(a, pa, ba);
-	n = connect_new();
-	pn = open_pool(n);
+	n = testutil_connect(&h);
+	pn = testutil_pool_open(n, "p");
 	assert_int_equal(shmpool_pool_stat(pn, &st), 0);
 	assert_int_equal(st.num_used, 0);
 	assert_int_equal(st.num_free, 4);
@@ -168,8 +125,8 @@ static void test_stop_restart(void **state)
 	/* A dead connection can be reconnected by making a new one. */
 	shmpool_pool_close(pa);
 	shmpool_disconnect(a);
-	a = connect_new();
-	pa = open_pool(a);
+	a = testutil_connect(&h);
+	pa = testutil_pool_open(a, "p");
 	assert_int_equal(shmpool_blocks_alloc(pa, 4, (void *[4]){ 0 }, SHMPOOL_NO_WAIT), 0);
 	assert_int_equal(shmpool_pool_stat(pn, &st), 0);
 	assert_int_equal(st.num_used, 4);
@@ -203,8 +160,9 @@ static void *blocked_main(void *arg)
  * with -ECONNRESET; a new daemon takes over the stale socket. */
 static void test_crash_while_waiting(void **state)
 {
-	shmpool_t *sp = connect_new(), *mon = connect_new(), *n;
-	shmpool_pool_t *pool = open_pool(sp), *mp = open_pool(mon), *pn;
+	shmpool_t *sp = testutil_connect(&h), *mon = testutil_connect(&h), *n;
+	shmpool_pool_t *pool = testutil_pool_open(sp, "p"), *mp = testutil_pool_open(mon, "p");
+	shmpool_pool_t *pn;
 	struct blocked forever = { .pool = pool, .timeout = SHMPOOL_FOREVER, .rc = 1 };
 	struct blocked timed = { .pool = pool, .timeout = 600000, .rc = 1 };
 	struct shmpool_pool_stat st;
@@ -212,8 +170,7 @@ static void test_crash_while_waiting(void **state)
 	void *b[4];
 
 	(void)state;
-	signal(SIGALRM, on_alarm);
-	alarm(60);
+	harness_watchdog(60, "test_client_restart: hung, giving up\n");
 	assert_int_equal(shmpool_blocks_alloc(pool, 4, b, SHMPOOL_NO_WAIT), 0);
 	assert_int_equal(pthread_create(&t1, NULL, blocked_main, &forever), 0);
 	assert_int_equal(pthread_create(&t2, NULL, blocked_main, &timed), 0);
@@ -228,7 +185,7 @@ static void test_crash_while_waiting(void **state)
 	harness_kill(&h);
 	pthread_join(t1, NULL);
 	pthread_join(t2, NULL);
-	alarm(0);
+	harness_watchdog(0, NULL);
 	assert_int_equal(st.num_waiters, 2);
 	assert_int_equal(forever.rc, -ECONNRESET);
 	assert_int_equal(timed.rc, -ECONNRESET);
@@ -241,8 +198,8 @@ static void test_crash_while_waiting(void **state)
 	assert_int_equal(shmpool_connect(h.socket, &n), -ECONNREFUSED);
 
 	assert_int_equal(harness_restart(&h), 0);
-	n = connect_new();
-	pn = open_pool(n);
+	n = testutil_connect(&h);
+	pn = testutil_pool_open(n, "p");
 	assert_int_equal(shmpool_pool_stat(pn, &st), 0);
 	assert_int_equal(st.num_used, 0);
 	assert_int_equal(st.num_waiters, 0);
@@ -260,8 +217,8 @@ static void test_repeated_restarts(void **state)
 {
 	(void)state;
 	for (int round = 0; round < 5; round++) {
-		shmpool_t *c = connect_new();
-		shmpool_pool_t *p = open_pool(c);
+		shmpool_t *c = testutil_connect(&h);
+		shmpool_pool_t *p = testutil_pool_open(c, "p");
 		struct shmpool_pool_stat st;
 		void *b = NULL;
 

@@ -21,12 +21,14 @@
 
 #include "harness.h"
 #include "shmpool.h"
+#include "testutil.h"
 
 #define NTHREADS 8
 #define NBLOCKS 4
 #define BLOCK_SIZE 256
 #define RUN_SECONDS 10
 #define SEED 20261123u
+#define HUNG "test_client_threads: hung (a lost wake-up?), giving up\n"
 
 static const char config[] =
 	"[region r0]\n"
@@ -52,16 +54,6 @@ static int teardown(void **state)
 {
 	(void)state;
 	return harness_finish(&h);
-}
-
-static void on_alarm(int sig)
-{
-	static const char msg[] = "test_client_threads: hung (a lost wake-up?), giving up\n";
-
-	(void)sig;
-	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
-		_exit(2);
-	_exit(1);
 }
 
 static int64_t now_ns(void)
@@ -275,8 +267,7 @@ static void test_threads_share_connection(void **state)
 	(void)state;
 	memset(&s, 0, sizeof(s));
 	pthread_mutex_init(&s.lock, NULL);
-	signal(SIGALRM, on_alarm);
-	alarm(RUN_SECONDS + 50);
+	harness_watchdog(RUN_SECONDS + 50, HUNG);
 
 	assert_int_equal(shmpool_connect(h.socket, &s.sp), 0);
 	assert_int_equal(shmpool_pool_open(s.sp, "p", &s.pool), 0);
@@ -296,7 +287,7 @@ static void test_threads_share_connection(void **state)
 	for (int i = 0; i < NTHREADS; i++) {
 		w[i] = (struct worker){ .s = &s, .id = i, .seed = SEED + (unsigned)i };
 		if (pthread_create(&t[i], NULL, worker_main, &w[i]) != 0)
-			on_alarm(0);
+			raise(SIGALRM);         /* give up as the watchdog would */
 	}
 	/* No assertion may leave this function while the threads run. */
 	while (now_ns() < s.deadline) {
@@ -310,7 +301,7 @@ static void test_threads_share_connection(void **state)
 	}
 	for (int i = 0; i < NTHREADS; i++)
 		pthread_join(t[i], NULL);
-	alarm(0);
+	harness_watchdog(0, NULL);
 	assert_int_equal(monitor_bad, 0);
 
 	if (s.failures)
@@ -367,19 +358,6 @@ static void *blocked_main(void *arg)
 	return NULL;
 }
 
-static void wait_waiters(shmpool_pool_t *pool, size_t n)
-{
-	struct shmpool_pool_stat st;
-
-	for (int i = 0; i < 2000; i++) {
-		assert_int_equal(shmpool_pool_stat(pool, &st), 0);
-		if (st.num_waiters == n)
-			return;
-		usleep(5000);
-	}
-	fail_msg("pool never reached %zu waiters (has %zu)", n, st.num_waiters);
-}
-
 /* shmpool_disconnect ends the calls blocked in the daemon with -ECANCELED,
  * and the daemon drops their waits. */
 static void test_disconnect_cancels(void **state)
@@ -393,8 +371,7 @@ static void test_disconnect_cancels(void **state)
 	void *blk = NULL, *x = NULL;
 
 	(void)state;
-	alarm(60);
-	signal(SIGALRM, on_alarm);
+	harness_watchdog(60, HUNG);
 	assert_int_equal(shmpool_connect(h.socket, &holder), 0);
 	assert_int_equal(shmpool_pool_open(holder, "one", &hp), 0);
 	assert_int_equal(shmpool_block_alloc(hp, &blk, SHMPOOL_NO_WAIT), 0);
@@ -404,11 +381,11 @@ static void test_disconnect_cancels(void **state)
 	timed.pool = forever.pool;
 	third.pool = forever.pool;
 	assert_int_equal(pthread_create(&t1, NULL, blocked_main, &forever), 0);
-	wait_waiters(hp, 1);
+	testutil_wait_waiters(hp, 1);
 	assert_int_equal(pthread_create(&t2, NULL, blocked_main, &timed), 0);
-	wait_waiters(hp, 2);
+	testutil_wait_waiters(hp, 2);
 	assert_int_equal(pthread_create(&t3, NULL, blocked_main, &third), 0);
-	wait_waiters(hp, 3);
+	testutil_wait_waiters(hp, 3);
 
 	shmpool_disconnect(sp);
 	assert_int_equal(pthread_join(t1, NULL), 0);
@@ -423,12 +400,12 @@ static void test_disconnect_cancels(void **state)
 	shmpool_pool_close(forever.pool);
 
 	/* The daemon forgets the waits: the block goes to nobody else. */
-	wait_waiters(hp, 0);
+	testutil_wait_waiters(hp, 0);
 	assert_int_equal(shmpool_block_free(hp, blk), 0);
 	assert_int_equal(shmpool_block_alloc(hp, &x, SHMPOOL_NO_WAIT), 0);
 	assert_ptr_equal(x, blk);
 	assert_int_equal(shmpool_block_free(hp, x), 0);
-	alarm(0);
+	harness_watchdog(0, NULL);
 	shmpool_pool_close(hp);
 	shmpool_disconnect(holder);
 }

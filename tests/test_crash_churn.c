@@ -15,8 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -118,22 +116,6 @@ static int heap_info(int fd, uint64_t *cursor, struct proto_heap_info_reply *r)
 	return r->r.status;
 }
 
-static int raw_hello(void)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct proto_hello m = { .hdr = { SHMPOOL_PROTO_VERSION, PROTO_HELLO, 1 },
-				 .proto_version = SHMPOOL_PROTO_VERSION };
-	struct proto_hello_reply r;
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), rfd;
-
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", h.socket);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(proto_send(fd, &m, sizeof(m), -1, 0), 0);
-	assert_int_equal(proto_recv(fd, &r, sizeof(r), &rfd, 0), (long)sizeof(r));
-	assert_int_equal(r.r.status, 0);
-	return fd;
-}
-
 static void assert_all_free(void)
 {
 	static const char *const names[] = { "small", "big" };
@@ -159,7 +141,7 @@ static void assert_all_free(void)
 
 	/* Each region's heap: only the pool carved out of it is in use, and
 	 * the rest is one free block again. */
-	fd = raw_hello();
+	fd = harness_hello(&h, NULL);
 	while (heap_info(fd, &cursor, &r) == 1) {
 		if (!r.region[0])
 			continue;
@@ -181,7 +163,7 @@ static int quiet_fds(void)
 {
 	struct proto_hdr m = { SHMPOOL_PROTO_VERSION, PROTO_STATUS, 8 };
 	struct proto_status_reply r;
-	int fd = raw_hello(), rfd, n;
+	int fd = harness_hello(&h, NULL), rfd, n;
 
 	for (int i = 0; i < 500; i++) {
 		assert_int_equal(proto_send(fd, &m, sizeof(m), -1, 0), 0);

@@ -7,7 +7,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -26,6 +25,7 @@
 #include "autoconf.h"
 #include "harness.h"
 #include "shmpool.h"
+#include "testutil.h"
 
 /*
  * Two regions: shared (memfd, cacheable, heap "default") and dmamem (the
@@ -79,18 +79,13 @@ static const char *ctl_path(void)
 static int setup(void **state)
 {
 	(void)state;
-	if (harness_start(&h, config) < 0)
-		return -1;
-	sp = NULL;
-	return shmpool_connect(h.socket, &sp) == 0 ? 0 : -1;
+	return testutil_start(&h, config, &sp);
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	shmpool_disconnect(sp);
-	sp = NULL;
-	return harness_finish(&h);
+	return testutil_finish(&h, &sp);
 }
 
 static void read_file_keep(const char *path, char *buf, size_t size)
@@ -163,7 +158,7 @@ static pid_t start(char *const argv[], const char *in, int nobody, char *const *
 
 		if (i < 0 || o < 0 || e < 0 || dup2(i, 0) < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
 			_exit(125);
-		if (nobody && (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0))
+		if (nobody && harness_become(&harness_nobody) < 0)
 			_exit(125);
 		execve(argv[0], argv, env);
 		fprintf(stderr, "cannot run %s: %s\n", argv[0], strerror(errno));
@@ -278,23 +273,6 @@ static void take_line(char *buf, const char *prefix, char *line, size_t size)
 	fail_msg("no line starting with '%s' in:\n%s", prefix, buf);
 }
 
-static shmpool_pool_t *open_pool(const char *name)
-{
-	shmpool_pool_t *pool = NULL;
-
-	assert_int_equal(shmpool_pool_open(sp, name, &pool), 0);
-	return pool;
-}
-
-/* A round trip on sp: the frees it sent before are done. */
-static void barrier(void)
-{
-	struct shmpool_pool_info in;
-	size_t cursor = 0;
-
-	assert_int_equal(shmpool_pool_info_next(sp, &cursor, &in), 1);
-}
-
 static int ptr_cmp(const void *a, const void *b)
 {
 	uintptr_t x = (uintptr_t) * (void *const *)a, y = (uintptr_t) * (void *const *)b;
@@ -370,14 +348,15 @@ static void test_regions(void **state)
 
 static void test_pools(void **state)
 {
-	shmpool_pool_t *small = open_pool("small"), *big = open_pool("big");
+	shmpool_pool_t *small = testutil_pool_open(sp, "small");
+	shmpool_pool_t *big = testutil_pool_open(sp, "big");
 	void *b[3];
 
 	(void)state;
 	assert_int_equal(shmpool_blocks_alloc(small, 3, b, SHMPOOL_NO_WAIT), 0);
 	assert_int_equal(shmpool_block_free(small, b[2]), 0);
 	assert_int_equal(shmpool_block_alloc(big, &b[2], SHMPOOL_NO_WAIT), 0);
-	barrier();
+	testutil_barrier(sp);
 	CTL("pools");
 	expect_run(0,
 		   "NAME   REGION    BLOCK  BLOCKS  USED  FREE  PEAK  WAITERS\n"
@@ -424,7 +403,7 @@ static void test_heaps(void **state)
 	assert_int_equal(shmpool_alloc_ex(sp, "fast", 5, 0, 8192, &b), 0);
 	assert_int_equal(shmpool_alloc_ex(sp, "fast", 5, 0, 8192, &c), 0);
 	assert_int_equal(shmpool_free(sp, b), 0);
-	barrier();
+	testutil_barrier(sp);
 	CTL("--json", "heaps");
 	assert_int_equal(r.status, 0);
 	expect_jq(".heaps[1] | .allocs == 2 and .free > .largest_free and .largest_free > 0 "
@@ -497,7 +476,7 @@ static void *waiter_main(void *arg)
 
 static void test_clients(void **state)
 {
-	shmpool_pool_t *big = open_pool("big");
+	shmpool_pool_t *big = testutil_pool_open(sp, "big");
 	char comm[64] = "", fields[8][64], want[256];
 	struct waiter w = { NULL, NULL, -1 };
 	struct shmpool_pool_stat st;
@@ -513,7 +492,7 @@ static void test_clients(void **state)
 	comm[strcspn(comm, "\n")] = '\0';
 
 	assert_int_equal(shmpool_blocks_alloc(big, 2, blocks, SHMPOOL_NO_WAIT), 0);
-	barrier();
+	testutil_barrier(sp);
 	CTL("clients");
 	assert_int_equal(r.status, 0);
 	assert_string_equal(r.err, "");
@@ -566,7 +545,8 @@ static void test_clients(void **state)
 
 static void test_stats(void **state)
 {
-	shmpool_pool_t *small = open_pool("small"), *big = open_pool("big");
+	shmpool_pool_t *small = testutil_pool_open(sp, "small");
+	shmpool_pool_t *big = testutil_pool_open(sp, "big");
 	void *b[8], *x;
 	shmpool_t *c2 = NULL;
 	shmpool_pool_t *small2 = NULL;
@@ -594,7 +574,7 @@ static void test_stats(void **state)
 	assert_int_equal(shmpool_block_alloc(big, &x, 20), -EAGAIN);
 	assert_int_equal(shmpool_blocks_free(big, 8, b), 0);
 	assert_int_equal(shmpool_alloc(sp, 0, 64 << 20, &x), -ENOMEM);
-	barrier();
+	testutil_barrier(sp);
 
 	CTL("stats");
 	assert_int_equal(r.status, 0);
@@ -661,7 +641,8 @@ static void test_stats(void **state)
 
 static void test_map(void **state)
 {
-	shmpool_pool_t *small = open_pool("small"), *big = open_pool("big"), *wide = NULL;
+	shmpool_pool_t *small = testutil_pool_open(sp, "small");
+	shmpool_pool_t *big = testutil_pool_open(sp, "big"), *wide = NULL;
 	struct shmpool_pool_config cfg = { .name = "wide", .block_size = 16, .num_blocks = 512,
 					   .region = "shared" };
 	void *b[512];
@@ -673,7 +654,7 @@ static void test_map(void **state)
 	assert_int_equal(shmpool_block_free(small, b[2]), 0);
 	assert_int_equal(shmpool_block_free(small, b[6]), 0);
 	assert_int_equal(shmpool_blocks_free(small, 6, b + 10), 0);
-	barrier();
+	testutil_barrier(sp);
 	CTL("map", "small");
 	expect_run(0,
 		   "pool 'small': 16 blocks, 7 used, 1 block per cell\n"
@@ -694,7 +675,7 @@ static void test_map(void **state)
 	 * rest of its 32 KiB carve-out idle. */
 	take_all(big, 8, b);
 	assert_int_equal(shmpool_blocks_free(big, 7, b + 1), 0);
-	barrier();
+	testutil_barrier(sp);
 	CTL("map", "dmamem");
 	memset(want, 0, sizeof(want));
 	strcpy(want, "region 'dmamem': 256.0 KiB, 4.0 KiB used, 1.0 KiB per cell\n####");
@@ -718,7 +699,7 @@ static void test_map(void **state)
 	assert_int_equal(shmpool_pool_create(sp, &cfg, &wide), 0);
 	take_all(wide, 512, b);
 	assert_int_equal(shmpool_block_free(wide, b[1]), 0);
-	barrier();
+	testutil_barrier(sp);
 	CTL("map", "wide");
 	assert_int_equal(r.status, 0);
 	memset(want, 0, sizeof(want));

@@ -14,7 +14,6 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -34,66 +33,6 @@ static const char config[] =
 	"block_size = 4096\n"
 	"blocks = 16\n";
 
-static int raw_connect(void)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-
-	assert_true(fd >= 0);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", h.socket);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	return fd;
-}
-
-static void hdr_set(struct proto_hdr *hdr, uint16_t type, uint32_t id)
-{
-	hdr->version = SHMPOOL_PROTO_VERSION;
-	hdr->type = type;
-	hdr->id = id;
-}
-
-/* Receive one message; the test fails if none comes within 5 s. */
-static long recv_msg(int fd, void *buf, size_t len, int *rfd)
-{
-	struct timeval tv = { .tv_sec = 5 };
-
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	return proto_recv(fd, buf, len, rfd, 0);
-}
-
-static void expect_status(int fd, uint16_t type, uint32_t id, int status)
-{
-	union {
-		struct proto_reply_hdr r;
-		unsigned char b[PROTO_MAX_MESSAGE];
-	} in;
-	int rfd;
-	long n = recv_msg(fd, &in, sizeof(in), &rfd);
-
-	assert_true(n >= (long)sizeof(in.r));
-	assert_int_equal(rfd, -1);
-	assert_int_equal(in.r.hdr.type, type);
-	assert_int_equal(in.r.hdr.id, id);
-	assert_int_equal(in.r.status, status);
-}
-
-static int hello(void)
-{
-	struct proto_hello m = { .proto_version = SHMPOOL_PROTO_VERSION, .pid = (uint32_t)getpid() };
-	struct proto_hello_reply r;
-	int fd = raw_connect(), rfd;
-
-	hdr_set(&m.hdr, PROTO_HELLO, 1);
-	assert_int_equal(proto_send(fd, &m, sizeof(m), -1, 0), 0);
-	assert_int_equal(recv_msg(fd, &r, sizeof(r), &rfd), (long)sizeof(r));
-	assert_int_equal(r.r.hdr.type, PROTO_HELLO | PROTO_REPLY);
-	assert_int_equal(r.r.hdr.id, 1);
-	assert_int_equal(r.r.status, 0);
-	assert_int_equal(r.proto_version, SHMPOOL_PROTO_VERSION);
-	assert_int_equal(r.daemon_pid, (uint32_t)h.pid);
-	return fd;
-}
-
 /*
  * A well-behaved exchange: open the pool (its region fd arrives once), map
  * it, take a block, write through the mapping, free it.  Used after every
@@ -112,13 +51,13 @@ static void normal_client(void)
 		struct proto_block_free f;
 		uint32_t idx[1];
 	} fr;
-	int fd = hello(), rfd;
+	int fd = harness_hello(&h, NULL), rfd;
 	unsigned char *map;
 
-	hdr_set(&open.hdr, PROTO_POOL_OPEN, 2);
+	harness_hdr_set(&open.hdr, PROTO_POOL_OPEN, 2);
 	proto_set_name(open.name, "p");
 	assert_int_equal(proto_send(fd, &open, sizeof(open), -1, 0), 0);
-	assert_int_equal(recv_msg(fd, &pr, sizeof(pr), &rfd), (long)sizeof(pr));
+	assert_int_equal(harness_recv(fd, &pr, sizeof(pr), &rfd), (long)sizeof(pr));
 	assert_int_equal(pr.r.status, 0);
 	assert_int_equal(pr.r.flags & (PROTO_F_POOL_DESC | PROTO_F_REGION),
 			 PROTO_F_POOL_DESC | PROTO_F_REGION);
@@ -133,10 +72,10 @@ static void normal_client(void)
 	assert_true(map != MAP_FAILED);
 	close(rfd);
 
-	hdr_set(&a.hdr, PROTO_BLOCK_ALLOC, 3);
+	harness_hdr_set(&a.hdr, PROTO_BLOCK_ALLOC, 3);
 	a.pool_id = pr.pool.id;
 	assert_int_equal(proto_send(fd, &a, sizeof(a), -1, 0), 0);
-	assert_int_equal(recv_msg(fd, &br, sizeof(br), &rfd), (long)(sizeof(br.r) + 4));
+	assert_int_equal(harness_recv(fd, &br, sizeof(br), &rfd), (long)(sizeof(br.r) + 4));
 	assert_int_equal(rfd, -1);
 	assert_int_equal(br.r.r.status, 0);
 	assert_int_equal(br.r.count, 1);
@@ -145,18 +84,18 @@ static void normal_client(void)
 	memset(map + pr.pool.base, 0x5a, 4096);
 
 	memset(&fr, 0, sizeof(fr));
-	hdr_set(&fr.f.hdr, PROTO_BLOCK_FREE, 4);
+	harness_hdr_set(&fr.f.hdr, PROTO_BLOCK_FREE, 4);
 	fr.f.pool_id = pr.pool.id;
 	fr.f.count = 1;
 	fr.f.nindices = 1;
 	fr.f.flags = PROTO_F_SYNC;
 	fr.idx[0] = 0;
 	assert_int_equal(proto_send(fd, &fr, sizeof(fr), -1, 0), 0);
-	expect_status(fd, PROTO_BLOCK_FREE | PROTO_REPLY, 4, 0);
+	harness_expect_status(fd, PROTO_BLOCK_FREE | PROTO_REPLY, 4, 0);
 	/* The same free again is a double free. */
 	fr.f.hdr.id = 5;
 	assert_int_equal(proto_send(fd, &fr, sizeof(fr), -1, 0), 0);
-	expect_status(fd, PROTO_BLOCK_FREE | PROTO_REPLY, 5, -EFAULT);
+	harness_expect_status(fd, PROTO_BLOCK_FREE | PROTO_REPLY, 5, -EFAULT);
 	munmap(map, pr.region.size);
 	close(fd);
 }
@@ -169,25 +108,25 @@ static void test_normal(void **state)
 
 static void test_truncated(void **state)
 {
-	int fd = hello();
+	int fd = harness_hello(&h, NULL);
 	unsigned char b[3] = { 1, 0, 2 };
 	struct proto_block_alloc a;
 
 	(void)state;
 	assert_int_equal(proto_send(fd, b, sizeof(b), -1, 0), 0);
-	expect_status(fd, PROTO_ERROR, 0, -EBADMSG);
+	harness_expect_status(fd, PROTO_ERROR, 0, -EBADMSG);
 	/* A known type one byte short of its struct. */
 	memset(&a, 0, sizeof(a));
-	hdr_set(&a.hdr, PROTO_BLOCK_ALLOC, 9);
+	harness_hdr_set(&a.hdr, PROTO_BLOCK_ALLOC, 9);
 	assert_int_equal(proto_send(fd, &a, sizeof(a) - 1, -1, 0), 0);
-	expect_status(fd, PROTO_ERROR, 9, -EBADMSG);
+	harness_expect_status(fd, PROTO_ERROR, 9, -EBADMSG);
 	close(fd);
 	normal_client();
 }
 
 static void test_too_long(void **state)
 {
-	int fd = hello();
+	int fd = harness_hello(&h, NULL);
 	struct {
 		struct proto_block_alloc a;
 		unsigned char extra[8];
@@ -196,49 +135,49 @@ static void test_too_long(void **state)
 
 	(void)state;
 	memset(&m, 0, sizeof(m));
-	hdr_set(&m.a.hdr, PROTO_BLOCK_ALLOC, 10);
+	harness_hdr_set(&m.a.hdr, PROTO_BLOCK_ALLOC, 10);
 	assert_int_equal(proto_send(fd, &m, sizeof(m), -1, 0), 0);
-	expect_status(fd, PROTO_ERROR, 10, -EBADMSG);
-	hdr_set((struct proto_hdr *)huge, PROTO_POOL_OPEN, 11);
+	harness_expect_status(fd, PROTO_ERROR, 10, -EBADMSG);
+	harness_hdr_set((struct proto_hdr *)huge, PROTO_POOL_OPEN, 11);
 	assert_int_equal(proto_send(fd, huge, sizeof(huge), -1, 0), 0);
-	expect_status(fd, PROTO_ERROR, 0, -EMSGSIZE);
+	harness_expect_status(fd, PROTO_ERROR, 0, -EMSGSIZE);
 	close(fd);
 	normal_client();
 }
 
 static void test_unknown_and_version(void **state)
 {
-	int fd = hello();
+	int fd = harness_hello(&h, NULL);
 	struct proto_pool_req m;
 
 	(void)state;
 	memset(&m, 0, sizeof(m));
-	hdr_set(&m.hdr, 0x1234, 12);
+	harness_hdr_set(&m.hdr, 0x1234, 12);
 	assert_int_equal(proto_send(fd, &m, sizeof(m), -1, 0), 0);
-	expect_status(fd, PROTO_ERROR, 12, -EOPNOTSUPP);
-	hdr_set(&m.hdr, PROTO_POOL_STAT, 13);
+	harness_expect_status(fd, PROTO_ERROR, 12, -EOPNOTSUPP);
+	harness_hdr_set(&m.hdr, PROTO_POOL_STAT, 13);
 	m.hdr.version = SHMPOOL_PROTO_VERSION + 1;
 	assert_int_equal(proto_send(fd, &m, sizeof(m), -1, 0), 0);
-	expect_status(fd, PROTO_ERROR, 13, -EPROTO);
+	harness_expect_status(fd, PROTO_ERROR, 13, -EPROTO);
 	/* An unknown pool id is an ordinary error reply. */
-	hdr_set(&m.hdr, PROTO_POOL_STAT, 14);
+	harness_hdr_set(&m.hdr, PROTO_POOL_STAT, 14);
 	m.pool_id = 999;
 	assert_int_equal(proto_send(fd, &m, sizeof(m), -1, 0), 0);
-	expect_status(fd, PROTO_POOL_STAT | PROTO_REPLY, 14, -ENOENT);
+	harness_expect_status(fd, PROTO_POOL_STAT | PROTO_REPLY, 14, -ENOENT);
 	close(fd);
 	normal_client();
 }
 
 static void test_before_hello(void **state)
 {
-	int fd = raw_connect();
+	int fd = harness_raw_connect(&h);
 	struct proto_pool_req m;
 
 	(void)state;
 	memset(&m, 0, sizeof(m));
-	hdr_set(&m.hdr, PROTO_POOL_STAT, 15);
+	harness_hdr_set(&m.hdr, PROTO_POOL_STAT, 15);
 	assert_int_equal(proto_send(fd, &m, sizeof(m), -1, 0), 0);
-	expect_status(fd, PROTO_ERROR, 15, -EPROTO);
+	harness_expect_status(fd, PROTO_ERROR, 15, -EPROTO);
 	close(fd);
 	normal_client();
 }
@@ -247,32 +186,32 @@ static void test_wrong_hello_version(void **state)
 {
 	struct proto_hello m = { .proto_version = SHMPOOL_PROTO_VERSION + 7 };
 	struct proto_hello_reply r;
-	int fd = raw_connect(), rfd;
+	int fd = harness_raw_connect(&h), rfd;
 	char b;
 
 	(void)state;
-	hdr_set(&m.hdr, PROTO_HELLO, 16);
+	harness_hdr_set(&m.hdr, PROTO_HELLO, 16);
 	assert_int_equal(proto_send(fd, &m, sizeof(m), -1, 0), 0);
-	assert_int_equal(recv_msg(fd, &r, sizeof(r), &rfd), (long)sizeof(r));
+	assert_int_equal(harness_recv(fd, &r, sizeof(r), &rfd), (long)sizeof(r));
 	assert_int_equal(r.r.status, -EPROTONOSUPPORT);
 	/* Then the daemon hangs up. */
-	assert_int_equal(recv_msg(fd, &b, 1, &rfd), 0);
+	assert_int_equal(harness_recv(fd, &b, 1, &rfd), 0);
 	close(fd);
 	normal_client();
 }
 
 static void test_unexpected_fd(void **state)
 {
-	int fd = hello();
+	int fd = harness_hello(&h, NULL);
 	struct proto_pool_req m;
 	int pipefd[2];
 
 	(void)state;
 	assert_int_equal(pipe(pipefd), 0);
 	memset(&m, 0, sizeof(m));
-	hdr_set(&m.hdr, PROTO_POOL_STAT, 17);
+	harness_hdr_set(&m.hdr, PROTO_POOL_STAT, 17);
 	assert_int_equal(proto_send(fd, &m, sizeof(m), pipefd[0], 0), 0);
-	expect_status(fd, PROTO_ERROR, 17, -EBADMSG);
+	harness_expect_status(fd, PROTO_ERROR, 17, -EBADMSG);
 	close(pipefd[0]);
 	close(pipefd[1]);
 	close(fd);
@@ -281,7 +220,7 @@ static void test_unexpected_fd(void **state)
 
 static void test_bad_free_fields(void **state)
 {
-	int fd = hello();
+	int fd = harness_hello(&h, NULL);
 	struct {
 		struct proto_block_free f;
 		uint32_t idx[2];
@@ -290,28 +229,28 @@ static void test_bad_free_fields(void **state)
 	(void)state;
 	memset(&m, 0, sizeof(m));
 	/* nindices disagrees with the length of the message. */
-	hdr_set(&m.f.hdr, PROTO_BLOCK_FREE, 18);
+	harness_hdr_set(&m.f.hdr, PROTO_BLOCK_FREE, 18);
 	m.f.count = 2;
 	m.f.nindices = 5;
 	m.f.flags = PROTO_F_SYNC;
 	assert_int_equal(proto_send(fd, &m, sizeof(m), -1, 0), 0);
-	expect_status(fd, PROTO_ERROR, 18, -EBADMSG);
+	harness_expect_status(fd, PROTO_ERROR, 18, -EBADMSG);
 	/* An index past the pool; entries are judged in list order. */
-	hdr_set(&m.f.hdr, PROTO_BLOCK_FREE, 19);
+	harness_hdr_set(&m.f.hdr, PROTO_BLOCK_FREE, 19);
 	m.f.nindices = 2;
 	m.idx[0] = 1000000;
 	m.idx[1] = 0;
 	assert_int_equal(proto_send(fd, &m, sizeof(m), -1, 0), 0);
-	expect_status(fd, PROTO_BLOCK_FREE | PROTO_REPLY, 19, -EINVAL);
+	harness_expect_status(fd, PROTO_BLOCK_FREE | PROTO_REPLY, 19, -EINVAL);
 	/* A fire-and-forget free of a block nobody holds comes back as a
 	 * notification carrying the free's id. */
-	hdr_set(&m.f.hdr, PROTO_BLOCK_FREE, 20);
+	harness_hdr_set(&m.f.hdr, PROTO_BLOCK_FREE, 20);
 	m.f.flags = 0;
 	m.f.count = 1;
 	m.f.nindices = 1;
 	m.idx[0] = 0;
 	assert_int_equal(proto_send(fd, &m, sizeof(m) - sizeof(uint32_t), -1, 0), 0);
-	expect_status(fd, PROTO_NOTIFY_ERROR, 20, -EFAULT);
+	harness_expect_status(fd, PROTO_NOTIFY_ERROR, 20, -EFAULT);
 	close(fd);
 	normal_client();
 }
@@ -323,7 +262,7 @@ static void test_random_bytes(void **state)
 
 	(void)state;
 	for (int round = 0; round < 200; round++) {
-		int fd = round % 2 ? hello() : raw_connect();
+		int fd = round % 2 ? harness_hello(&h, NULL) : harness_raw_connect(&h);
 		size_t len = 1 + (size_t)rand_r(&seed) % sizeof(b);
 
 		for (size_t i = 0; i < len; i++)
@@ -344,18 +283,18 @@ static void assert_pool_free(void)
 	struct proto_pool_reply pr;
 	struct proto_pool_req st = { 0 };
 	struct proto_pool_stat_reply sr;
-	int fd = hello(), rfd;
+	int fd = harness_hello(&h, NULL), rfd;
 
-	hdr_set(&open.hdr, PROTO_POOL_OPEN, 30);
+	harness_hdr_set(&open.hdr, PROTO_POOL_OPEN, 30);
 	proto_set_name(open.name, "p");
 	assert_int_equal(proto_send(fd, &open, sizeof(open), -1, 0), 0);
-	assert_int_equal(recv_msg(fd, &pr, sizeof(pr), &rfd), (long)sizeof(pr));
+	assert_int_equal(harness_recv(fd, &pr, sizeof(pr), &rfd), (long)sizeof(pr));
 	if (rfd >= 0)
 		close(rfd);
-	hdr_set(&st.hdr, PROTO_POOL_STAT, 31);
+	harness_hdr_set(&st.hdr, PROTO_POOL_STAT, 31);
 	st.pool_id = pr.pool.id;
 	assert_int_equal(proto_send(fd, &st, sizeof(st), -1, 0), 0);
-	assert_int_equal(recv_msg(fd, &sr, sizeof(sr), &rfd), (long)sizeof(sr));
+	assert_int_equal(harness_recv(fd, &sr, sizeof(sr), &rfd), (long)sizeof(sr));
 	assert_int_equal(sr.r.status, 0);
 	assert_int_equal(sr.num_used, 0);
 	assert_int_equal(sr.num_free, 16);
@@ -368,7 +307,7 @@ static void assert_pool_free(void)
 static void test_random_frees(void **state)
 {
 	unsigned int seed = 777;
-	int fd = hello();
+	int fd = harness_hello(&h, NULL);
 	struct {
 		struct proto_block_free f;
 		uint32_t idx[4];
@@ -385,7 +324,7 @@ static void test_random_frees(void **state)
 		int rfd;
 
 		memset(&bf, 0, sizeof(bf));
-		hdr_set(&bf.f.hdr, PROTO_BLOCK_FREE, 100 + round);
+		harness_hdr_set(&bf.f.hdr, PROTO_BLOCK_FREE, 100 + round);
 		bf.f.pool_id = (uint32_t)rand_r(&seed) % 3;
 		bf.f.count = n;
 		bf.f.nindices = n;
@@ -393,7 +332,7 @@ static void test_random_frees(void **state)
 		for (uint32_t k = 0; k < n; k++)
 			bf.idx[k] = (uint32_t)rand_r(&seed) % 40;
 		assert_int_equal(proto_send(fd, &bf, sizeof(bf.f) + n * sizeof(uint32_t), -1, 0), 0);
-		assert_true(recv_msg(fd, &in, sizeof(in), &rfd) >= (long)sizeof(in.r));
+		assert_true(harness_recv(fd, &in, sizeof(in), &rfd) >= (long)sizeof(in.r));
 		if (in.r.status != -EINVAL && in.r.status != -EFAULT && in.r.status != -ENOENT) {
 			print_message("seed 777, round %u: block free status %d\n", round,
 				      in.r.status);
@@ -401,12 +340,12 @@ static void test_random_frees(void **state)
 		}
 
 		memset(&hf, 0, sizeof(hf));
-		hdr_set(&hf.hdr, PROTO_HEAP_FREE, 1000 + round);
+		harness_hdr_set(&hf.hdr, PROTO_HEAP_FREE, 1000 + round);
 		hf.region_id = (uint32_t)rand_r(&seed) % 2;
 		hf.offset = ((uint64_t)rand_r(&seed) << 4) % (8u << 20);
 		hf.flags = PROTO_F_SYNC;
 		assert_int_equal(proto_send(fd, &hf, sizeof(hf), -1, 0), 0);
-		assert_true(recv_msg(fd, &in, sizeof(in), &rfd) >= (long)sizeof(in.r));
+		assert_true(harness_recv(fd, &in, sizeof(in), &rfd) >= (long)sizeof(in.r));
 		if (in.r.status != -EINVAL && in.r.status != -EFAULT) {
 			print_message("seed 777, round %u: heap free of %llu: status %d\n", round,
 				      (unsigned long long)hf.offset, in.r.status);
@@ -435,7 +374,7 @@ static void test_idle_connections(void **state)
 	rl.rlim_cur = rl.rlim_max;
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
 	for (int i = 0; i < IDLE; i++)
-		fds[i] = i % 2 ? hello() : raw_connect();
+		fds[i] = i % 2 ? harness_hello(&h, NULL) : harness_raw_connect(&h);
 	normal_client();
 	for (int i = 0; i < IDLE; i++)
 		close(fds[i]);
@@ -450,7 +389,7 @@ static void test_idle_connections(void **state)
  */
 static void test_never_reads(void **state)
 {
-	int fd = hello(), rfd;
+	int fd = harness_hello(&h, NULL), rfd;
 	struct proto_pool_req m;
 	union {
 		struct proto_reply_hdr r;
@@ -461,7 +400,7 @@ static void test_never_reads(void **state)
 
 	(void)state;
 	memset(&m, 0, sizeof(m));
-	hdr_set(&m.hdr, PROTO_POOL_STAT, 40);
+	harness_hdr_set(&m.hdr, PROTO_POOL_STAT, 40);
 	m.pool_id = 999;
 	for (int i = 0; i < 200000; i++) {
 		int rc = proto_send(fd, &m, sizeof(m), -1, MSG_DONTWAIT);
@@ -479,7 +418,7 @@ static void test_never_reads(void **state)
 	/* Drain: the daemon closed the connection, so this ends, with a reset
 	 * when requests it never read were still queued. */
 	do
-		n = recv_msg(fd, &in, sizeof(in), &rfd);
+		n = harness_recv(fd, &in, sizeof(in), &rfd);
 	while (n > 0);
 	if (n != 0 && n != -ECONNRESET)
 		fail_msg("the connection of a client that never reads ended with %ld", n);

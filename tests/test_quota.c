@@ -11,21 +11,16 @@
  * root.
  */
 #include <errno.h>
-#include <grp.h>
 #include <pthread.h>
 #include <setjmp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -33,6 +28,7 @@
 #include "harness.h"
 #include "proto.h"
 #include "shmpool.h"
+#include "testutil.h"
 
 static struct harness h;
 
@@ -58,21 +54,24 @@ static int teardown(void **state)
 	return harness_finish(&h);
 }
 
-/* A new connection, remembered for the teardown. */
-static shmpool_t *connect_new(void)
+/* Connection c, remembered for the teardown. */
+static shmpool_t *remember(shmpool_t *c)
 {
-	shmpool_t *c = NULL;
-
 	for (int i = 0; i < CONNS_MAX; i++) {
 		if (!conns[i]) {
-			assert_int_equal(shmpool_connect(h.socket, &c), 0);
-			assert_non_null(c);
 			conns[i] = c;
 			return c;
 		}
 	}
+	shmpool_disconnect(c);
 	fail_msg("too many connections in one test");
 	return NULL;
+}
+
+/* A new connection, remembered for the teardown. */
+static shmpool_t *connect_new(void)
+{
+	return remember(testutil_connect(&h));
 }
 
 static void disconnect(shmpool_t *c)
@@ -81,50 +80,6 @@ static void disconnect(shmpool_t *c)
 		if (conns[i] == c)
 			conns[i] = NULL;
 	shmpool_disconnect(c);
-}
-
-static shmpool_pool_t *open_pool(shmpool_t *c, const char *name)
-{
-	shmpool_pool_t *pool = NULL;
-
-	assert_int_equal(shmpool_pool_open(c, name, &pool), 0);
-	assert_non_null(pool);
-	return pool;
-}
-
-#define expect_stat(pool, used, waiters) expect_stat_at(pool, used, waiters, __FILE__, __LINE__)
-
-static void expect_stat_at(shmpool_pool_t *pool, size_t used, size_t waiters, const char *file,
-			   int line)
-{
-	struct shmpool_pool_stat st;
-
-	_assert_int_equal(shmpool_pool_stat(pool, &st), 0, file, line);
-	_assert_int_equal(st.num_used, used, file, line);
-	_assert_int_equal(st.num_waiters, waiters, file, line);
-}
-
-/* A round trip on c: the frees c sent before it are done. */
-static void barrier(shmpool_t *c)
-{
-	struct shmpool_pool_info in;
-	size_t cursor = 0;
-
-	assert_int_equal(shmpool_pool_info_next(c, &cursor, &in), 1);
-}
-
-/* Poll until the pool has n waiters; a hang guard, not a timing check. */
-static void wait_waiters(shmpool_pool_t *pool, size_t n)
-{
-	struct shmpool_pool_stat st;
-
-	for (int i = 0; i < 2000; i++) {
-		assert_int_equal(shmpool_pool_stat(pool, &st), 0);
-		if (st.num_waiters == n)
-			return;
-		usleep(5000);
-	}
-	fail_msg("pool never reached %zu waiters (has %zu)", n, st.num_waiters);
 }
 
 /*
@@ -144,110 +99,20 @@ static shmpool_t *connect_when_room(void)
 		usleep(5000);
 	}
 	assert_int_equal(rc, 0);
-	for (int i = 0; i < CONNS_MAX; i++) {
-		if (!conns[i]) {
-			conns[i] = c;
-			return c;
-		}
-	}
-	fail_msg("too many connections in one test");
-	return NULL;
+	return remember(c);
 }
 
 /* ---- raw protocol ---- */
-
-static void hdr_set(struct proto_hdr *hdr, uint16_t type, uint32_t id)
-{
-	hdr->version = SHMPOOL_PROTO_VERSION;
-	hdr->type = type;
-	hdr->id = id;
-}
-
-/* Receive one message, within 10 s; its length. */
-static long recv_msg(int fd, void *buf, size_t len)
-{
-	struct timeval tv = { .tv_sec = 10 };
-	int rfd;
-	long n;
-
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	n = proto_recv(fd, buf, len, &rfd, 0);
-	if (rfd >= 0)
-		close(rfd);
-	return n;
-}
-
-/* Connect and say hello; the hello's status in *status. */
-static int raw_hello(int *status)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct proto_hello m = { .proto_version = SHMPOOL_PROTO_VERSION };
-	struct proto_hello_reply r;
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-
-	assert_true(fd >= 0);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", h.socket);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	hdr_set(&m.hdr, PROTO_HELLO, 1);
-	assert_int_equal(proto_send(fd, &m, sizeof(m), -1, 0), 0);
-	assert_int_equal(recv_msg(fd, &r, sizeof(r)), (long)sizeof(r));
-	assert_int_equal(r.r.hdr.type, PROTO_HELLO | PROTO_REPLY);
-	*status = r.r.status;
-	return fd;
-}
-
-static void expect_status(int fd, uint16_t type, uint32_t id, int status)
-{
-	union {
-		struct proto_reply_hdr r;
-		unsigned char b[PROTO_MAX_MESSAGE];
-	} in;
-	long n = recv_msg(fd, &in, sizeof(in));
-
-	assert_true(n >= (long)sizeof(in.r));
-	assert_int_equal(in.r.hdr.type, type);
-	assert_int_equal(in.r.hdr.id, id);
-	assert_int_equal(in.r.status, status);
-}
-
-static void raw_stats(int fd, uint32_t id, struct proto_stats_reply *r)
-{
-	struct proto_hdr m;
-
-	hdr_set(&m, PROTO_STATS, id);
-	assert_int_equal(proto_send(fd, &m, sizeof(m), -1, 0), 0);
-	assert_int_equal(recv_msg(fd, r, sizeof(*r)), (long)sizeof(*r));
-	assert_int_equal(r->r.hdr.type, PROTO_STATS | PROTO_REPLY);
-	assert_int_equal(r->r.hdr.id, id);
-	assert_int_equal(r->r.status, 0);
-}
 
 /* The daemon's count of refusals, through a connection of its own. */
 static uint64_t refusals(void)
 {
 	struct proto_stats_reply r;
-	int status, fd = raw_hello(&status);
+	int fd = harness_hello(&h, NULL);
 
-	assert_int_equal(status, 0);
-	raw_stats(fd, 2, &r);
+	harness_stats(fd, 2, &r);
 	close(fd);
 	return r.refusals;
-}
-
-/* Lines of the daemon's log that contain both needles (the second may be
- * NULL). */
-static int log_lines(const char *needle, const char *needle2)
-{
-	FILE *f = fopen(h.log, "r");
-	char line[1024];
-	int n = 0;
-
-	assert_non_null(f);
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, needle) && (!needle2 || strstr(line, needle2)))
-			n++;
-	fclose(f);
-	return n;
 }
 
 #define ONCE "(logged once per client)"
@@ -278,7 +143,7 @@ static const char config_blocks[] =
 static void test_blocks_per_client(void **state)
 {
 	shmpool_t *c = connect_new(), *other;
-	shmpool_pool_t *p = open_pool(c, "p"), *q = open_pool(c, "q"), *p2;
+	shmpool_pool_t *p = testutil_pool_open(c, "p"), *q = testutil_pool_open(c, "q"), *p2;
 	void *b[4] = { NULL }, *x = (void *)&x, *xs[2] = { NULL, NULL };
 	size_t bs = 77;
 
@@ -293,25 +158,25 @@ static void test_blocks_per_client(void **state)
 	assert_int_equal(bs, 77);
 	/* The block after the three taken is free. */
 	assert_int_equal(shmpool_blocks_get(p, (char *)b[2] + 4096, 1), -EDQUOT);
-	expect_stat(p, 3, 0);
-	expect_stat(q, 0, 0);
+	testutil_expect_stat(p, 3, 0);
+	testutil_expect_stat(q, 0, 0);
 
 	/* Two held: a request for two is refused whole. */
 	assert_int_equal(shmpool_block_free(p, b[2]), 0);
 	assert_int_equal(shmpool_blocks_alloc(p, 2, xs, SHMPOOL_NO_WAIT), -EDQUOT);
 	assert_int_equal(shmpool_blocks_alloc_contiguous(p, 2, &x, SHMPOOL_FOREVER), -EDQUOT);
-	expect_stat(p, 2, 0);
+	testutil_expect_stat(p, 2, 0);
 	assert_int_equal(shmpool_blocks_alloc(q, 1, xs, SHMPOOL_NO_WAIT), 0);
-	expect_stat(q, 1, 0);
+	testutil_expect_stat(q, 1, 0);
 	assert_int_equal(shmpool_block_alloc(p, &x, SHMPOOL_NO_WAIT), -EDQUOT);
 
 	/* Another connection has a quota of its own. */
 	other = connect_new();
-	p2 = open_pool(other, "p");
+	p2 = testutil_pool_open(other, "p");
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(shmpool_block_alloc(p2, &b[3], SHMPOOL_NO_WAIT), 0);
 	assert_int_equal(shmpool_block_alloc(p2, &x, SHMPOOL_NO_WAIT), -EDQUOT);
-	expect_stat(p, 5, 0);
+	testutil_expect_stat(p, 5, 0);
 	shmpool_pool_close(p2);
 	disconnect(other);
 
@@ -340,7 +205,7 @@ static const char config_bytes[] =
 static void test_bytes_per_client(void **state)
 {
 	shmpool_t *c = connect_new();
-	shmpool_pool_t *p = open_pool(c, "p");
+	shmpool_pool_t *p = testutil_pool_open(c, "p");
 	void *b[4] = { NULL }, *x = NULL, *hp = NULL;
 
 	(void)state;
@@ -349,17 +214,17 @@ static void test_bytes_per_client(void **state)
 	assert_int_equal(shmpool_block_alloc(p, &x, SHMPOOL_NO_WAIT), -EDQUOT);
 	assert_int_equal(shmpool_block_alloc(p, &x, SHMPOOL_FOREVER), -EDQUOT);
 	assert_int_equal(shmpool_alloc(c, SHMPOOL_ATTR_CACHEABLE, 16, &x), -EDQUOT);
-	expect_stat(p, 4, 0);
+	testutil_expect_stat(p, 4, 0);
 
 	assert_int_equal(shmpool_block_free(p, b[2]), 0);
 	assert_int_equal(shmpool_block_free(p, b[3]), 0);
 	assert_int_equal(shmpool_alloc(c, SHMPOOL_ATTR_CACHEABLE, 8192, &hp), 0);
 	assert_int_equal(shmpool_block_alloc(p, &x, SHMPOOL_NO_WAIT), -EDQUOT);
 	assert_int_equal(shmpool_alloc(c, SHMPOOL_ATTR_CACHEABLE, 1, &x), -EDQUOT);
-	expect_stat(p, 2, 0);
+	testutil_expect_stat(p, 2, 0);
 	assert_int_equal(shmpool_free(c, hp), 0);
 	assert_int_equal(shmpool_blocks_alloc(p, 2, &b[2], SHMPOOL_NO_WAIT), 0);
-	expect_stat(p, 4, 0);
+	testutil_expect_stat(p, 4, 0);
 	assert_int_equal(shmpool_blocks_free(p, 4, b), 0);
 	shmpool_pool_close(p);
 }
@@ -425,22 +290,23 @@ static const char config_pool_quota[] =
 static void test_pool_quota(void **state)
 {
 	shmpool_t *c = connect_new(), *other = connect_new();
-	shmpool_pool_t *p = open_pool(c, "p"), *q = open_pool(c, "q"), *p2 = open_pool(other, "p");
+	shmpool_pool_t *p = testutil_pool_open(c, "p"), *q = testutil_pool_open(c, "q");
+	shmpool_pool_t *p2 = testutil_pool_open(other, "p");
 	void *b[2] = { NULL }, *qb[5] = { NULL }, *x = NULL, *xs[3];
 
 	(void)state;
 	assert_int_equal(shmpool_blocks_alloc(p2, 3, xs, SHMPOOL_NO_WAIT), -EDQUOT);
-	expect_stat(p, 0, 0);
+	testutil_expect_stat(p, 0, 0);
 	assert_int_equal(shmpool_block_alloc(p, &b[0], SHMPOOL_NO_WAIT), 0);
 	assert_int_equal(shmpool_block_alloc(p, &b[1], SHMPOOL_NO_WAIT), 0);
 	assert_int_equal(shmpool_block_alloc(p, &x, SHMPOOL_NO_WAIT), -EDQUOT);
 	assert_int_equal(shmpool_block_alloc(p, &x, SHMPOOL_FOREVER), -EDQUOT);
 	assert_int_equal(shmpool_blocks_alloc(q, 5, qb, SHMPOOL_NO_WAIT), 0);
-	expect_stat(p, 2, 0);
-	expect_stat(q, 5, 0);
+	testutil_expect_stat(p, 2, 0);
+	testutil_expect_stat(q, 5, 0);
 	assert_int_equal(shmpool_blocks_alloc(p2, 2, xs, SHMPOOL_NO_WAIT), 0);
 	assert_int_equal(shmpool_block_alloc(p2, &x, SHMPOOL_NO_WAIT), -EDQUOT);
-	expect_stat(p, 4, 0);
+	testutil_expect_stat(p, 4, 0);
 
 	assert_int_equal(shmpool_block_free(p, b[1]), 0);
 	assert_int_equal(shmpool_block_alloc(p, &b[1], SHMPOOL_NO_WAIT), 0);
@@ -527,8 +393,9 @@ static void *waiter_main(void *arg)
 static void test_max_waits(void **state)
 {
 	shmpool_t *holder = connect_new(), *c = connect_new(), *other = connect_new();
-	shmpool_pool_t *hp = open_pool(holder, "p"), *hq = open_pool(holder, "q");
-	shmpool_pool_t *p = open_pool(c, "p"), *q = open_pool(c, "q"), *op = open_pool(other, "p");
+	shmpool_pool_t *hp = testutil_pool_open(holder, "p"), *hq = testutil_pool_open(holder, "q");
+	shmpool_pool_t *p = testutil_pool_open(c, "p"), *q = testutil_pool_open(c, "q");
+	shmpool_pool_t *op = testutil_pool_open(other, "p");
 	struct waiter_arg w = { .pool = p, .rc = 1 };
 	void *pb = NULL, *qb = NULL, *x = NULL;
 	pthread_t t;
@@ -537,13 +404,13 @@ static void test_max_waits(void **state)
 	assert_int_equal(shmpool_block_alloc(hp, &pb, SHMPOOL_NO_WAIT), 0);
 	assert_int_equal(shmpool_block_alloc(hq, &qb, SHMPOOL_NO_WAIT), 0);
 	assert_int_equal(pthread_create(&t, NULL, waiter_main, &w), 0);
-	wait_waiters(p, 1);
+	testutil_wait_waiters(p, 1);
 
 	assert_int_equal(shmpool_block_alloc(p, &x, 1000), -EBUSY);
 	assert_int_equal(shmpool_block_alloc(q, &x, SHMPOOL_FOREVER), -EBUSY);
 	assert_int_equal(shmpool_block_alloc(q, &x, SHMPOOL_NO_WAIT), -ENOMEM);
-	expect_stat(p, 1, 1);
-	expect_stat(q, 1, 0);
+	testutil_expect_stat(p, 1, 1);
+	testutil_expect_stat(q, 1, 0);
 	assert_int_equal(shmpool_block_alloc(op, &x, 20), -EAGAIN);
 
 	assert_int_equal(shmpool_block_free(hp, pb), 0);
@@ -568,25 +435,12 @@ static const char config_per_uid[] =
 
 /* In a child that became nobody: the result of a connect, as the exit
  * status (0, or 100 + the errno). */
-static int connect_as_nobody(void)
+static int nobody_connect(void)
 {
-	pid_t pid = fork();
-	int status;
+	shmpool_t *c = NULL;
+	int rc = shmpool_connect(h.socket, &c);
 
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		shmpool_t *c = NULL;
-		int rc;
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
-			_exit(99);
-		rc = shmpool_connect(h.socket, &c);
-		_exit(rc == 0 ? 0 : 100 - rc);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	return WEXITSTATUS(status);
+	return rc == 0 ? 0 : 100 - rc;
 }
 
 /*
@@ -604,14 +458,14 @@ static void test_max_clients_per_uid(void **state)
 	connect_new();
 	assert_int_equal(shmpool_connect(h.socket, &x), -EUSERS);
 	assert_ptr_equal(x, (shmpool_t *)&x);
-	fd = raw_hello(&status);
+	fd = harness_hello(&h, &status);
 	assert_int_equal(status, -EUSERS);
 	assert_int_equal(recv(fd, &byte, 1, 0), 0);
 	close(fd);
 	/* Two clients refused, each logged once. */
-	assert_int_equal(log_lines(ONCE, "max_clients_per_uid (2) reached"), 2);
+	assert_int_equal(harness_log_lines(&h, ONCE, "max_clients_per_uid (2) reached"), 2);
 	if (geteuid() == 0)
-		assert_int_equal(connect_as_nobody(), 0);
+		assert_int_equal(harness_fork_as(&harness_nobody, nobody_connect), 0);
 	else
 		print_message("not root: the connection of another uid is not tried\n");
 	disconnect(a);
@@ -637,10 +491,10 @@ static void max_clients_case(void)
 	connect_new();
 	assert_int_equal(shmpool_connect(h.socket, &x), -EUSERS);
 	assert_ptr_equal(x, (shmpool_t *)&x);
-	fd = raw_hello(&status);
+	fd = harness_hello(&h, &status);
 	assert_int_equal(status, -EUSERS);
 	close(fd);
-	assert_int_equal(log_lines(ONCE, "max_clients (2) reached"), 2);
+	assert_int_equal(harness_log_lines(&h, ONCE, "max_clients (2) reached"), 2);
 	disconnect(a);
 	connect_when_room();
 	assert_int_equal(shmpool_connect(h.socket, &x), -EUSERS);
@@ -678,7 +532,7 @@ static void send_free(int fd, uint32_t id, uint32_t n)
 
 	assert_true(n <= 64);
 	memset(&m, 0, sizeof(m));
-	hdr_set(&m.f.hdr, PROTO_BLOCK_FREE, id);
+	harness_hdr_set(&m.f.hdr, PROTO_BLOCK_FREE, id);
 	m.f.pool_id = 0;
 	m.f.count = n;
 	m.f.nindices = n;
@@ -694,18 +548,18 @@ static void send_free(int fd, uint32_t id, uint32_t n)
 static void test_max_message_size(void **state)
 {
 	struct proto_stats_reply st;
-	int status, fd = raw_hello(&status);
+	int status, fd = harness_hello(&h, &status);
 
 	(void)state;
 	assert_int_equal(status, 0);
 	send_free(fd, 7, 64);
-	expect_status(fd, PROTO_ERROR, 7, -EMSGSIZE);
+	harness_expect_status(fd, PROTO_ERROR, 7, -EMSGSIZE);
 	send_free(fd, 8, 59);
-	expect_status(fd, PROTO_ERROR, 8, -EMSGSIZE);
+	harness_expect_status(fd, PROTO_ERROR, 8, -EMSGSIZE);
 	/* 24 + 58 * 4 = 256 bytes: read, and judged (block 0 is not held). */
 	send_free(fd, 9, 58);
-	expect_status(fd, PROTO_BLOCK_FREE | PROTO_REPLY, 9, -EFAULT);
-	raw_stats(fd, 10, &st);
+	harness_expect_status(fd, PROTO_BLOCK_FREE | PROTO_REPLY, 9, -EFAULT);
+	harness_stats(fd, 10, &st);
 	assert_int_equal(st.refusals, 2);
 	close(fd);
 }
@@ -718,15 +572,15 @@ static void test_max_message_size(void **state)
 static void test_max_message_size_library(void **state)
 {
 	shmpool_t *c = connect_new();
-	shmpool_pool_t *p = open_pool(c, "p");
+	shmpool_pool_t *p = testutil_pool_open(c, "p");
 	void *b[150];
 
 	(void)state;
 	assert_int_equal(shmpool_blocks_alloc(p, 150, b, SHMPOOL_NO_WAIT), 0);
-	expect_stat(p, 150, 0);
+	testutil_expect_stat(p, 150, 0);
 	assert_int_equal(shmpool_blocks_free(p, 150, b), 0);
-	barrier(c);
-	expect_stat(p, 0, 0);
+	testutil_barrier(c);
+	testutil_expect_stat(p, 0, 0);
 	shmpool_pool_close(p);
 }
 
@@ -749,29 +603,29 @@ static const char config_logged[] =
 static void test_refusal_logged_once(void **state)
 {
 	shmpool_t *a = connect_new(), *b = connect_new();
-	shmpool_pool_t *pa = open_pool(a, "p"), *pb = open_pool(b, "p");
+	shmpool_pool_t *pa = testutil_pool_open(a, "p"), *pb = testutil_pool_open(b, "p");
 	void *ba = NULL, *bb = NULL, *x = NULL;
 	const char *blocks = "max_blocks_per_client (1) reached";
 
 	(void)state;
-	assert_int_equal(log_lines(ONCE, NULL), 0);
+	assert_int_equal(harness_log_lines(&h, ONCE, NULL), 0);
 	assert_int_equal(shmpool_block_alloc(pa, &ba, SHMPOOL_NO_WAIT), 0);
 	for (int i = 0; i < 10; i++)
 		assert_int_equal(shmpool_block_alloc(pa, &x, SHMPOOL_NO_WAIT), -EDQUOT);
-	assert_int_equal(log_lines(ONCE, blocks), 1);
-	assert_int_equal(log_lines(ONCE, NULL), 1);
+	assert_int_equal(harness_log_lines(&h, ONCE, blocks), 1);
+	assert_int_equal(harness_log_lines(&h, ONCE, NULL), 1);
 	assert_int_equal(refusals(), 10);
 
 	assert_int_equal(shmpool_block_alloc(pb, &bb, SHMPOOL_NO_WAIT), 0);
 	for (int i = 0; i < 10; i++)
 		assert_int_equal(shmpool_block_alloc(pb, &x, SHMPOOL_NO_WAIT), -EDQUOT);
-	assert_int_equal(log_lines(ONCE, blocks), 2);
+	assert_int_equal(harness_log_lines(&h, ONCE, blocks), 2);
 	assert_int_equal(refusals(), 20);
 
 	for (int i = 0; i < 10; i++)
 		assert_int_equal(shmpool_alloc(a, SHMPOOL_ATTR_CACHEABLE, 65536, &x), -EDQUOT);
-	assert_int_equal(log_lines(ONCE, "max_bytes_per_client (65536) reached"), 1);
-	assert_int_equal(log_lines(ONCE, NULL), 3);
+	assert_int_equal(harness_log_lines(&h, ONCE, "max_bytes_per_client (65536) reached"), 1);
+	assert_int_equal(harness_log_lines(&h, ONCE, NULL), 3);
 	assert_int_equal(refusals(), 30);
 
 	assert_int_equal(shmpool_block_free(pa, ba), 0);

@@ -12,10 +12,8 @@
  * PROTO_STATS and PROTO_REGION_INFO requests.
  */
 #include <errno.h>
-#include <grp.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -24,11 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -36,9 +30,7 @@
 #include "harness.h"
 #include "proto.h"
 #include "shmpool.h"
-
-#define NOBODY 65534
-#define NOGROUP 65534
+#include "testutil.h"
 
 /* Pool blocks of 1000 bytes at 64-byte alignment: a stride of 1024, so a
  * scrubbed block counts its padding too. */
@@ -111,126 +103,11 @@ static const char config_fmt[] =
 
 static struct harness h;
 static shmpool_t *sp;
-static pid_t child_pid;
 static char file_dir[PATH_MAX];
 static char file_path[PATH_MAX + 16];
 
 static const char *const region_names[] = { "rx", "ra", "rn", "hx", "ha", "hn", "hp", "f" };
 #define NREGIONS (sizeof(region_names) / sizeof(region_names[0]))
-
-/* What a child reports: values in order, each with the line that recorded
- * it. */
-#define RESULTS_MAX 32
-
-struct results {
-	int n;
-	int64_t v[RESULTS_MAX];
-	int line[RESULTS_MAX];
-};
-
-#define put(res, x) put_at(res, (int64_t)(x), __LINE__)
-
-static void put_at(struct results *res, int64_t x, int line)
-{
-	if (res->n < RESULTS_MAX) {
-		res->v[res->n] = x;
-		res->line[res->n] = line;
-	}
-	res->n++;
-}
-
-typedef void (*child_fn)(const void *in, struct results *res);
-
-#define expect_result(res, i, want) expect_result_at(res, i, (int64_t)(want), __LINE__)
-
-static void expect_result_at(const struct results *res, int i, int64_t want, int line)
-{
-	if (i >= res->n)
-		fail_msg("line %d: the child recorded only %d results, not #%d", line, res->n, i);
-	if (res->v[i] != want)
-		fail_msg("line %d: child result #%d (child line %d) is %" PRId64 ", want %" PRId64,
-			 line, i, res->line[i], res->v[i], want);
-}
-
-static int become_nobody(void)
-{
-	if (setgroups(0, NULL) < 0 || setgid(NOGROUP) < 0 || setuid(NOBODY) < 0)
-		return -1;
-	prctl(PR_SET_DUMPABLE, 1);
-	return getuid() == NOBODY && geteuid() == NOBODY ? 0 : -1;
-}
-
-static int read_full(int fd, void *buf, size_t len, int timeout_ms)
-{
-	size_t got = 0;
-
-	while (got < len) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		ssize_t n;
-
-		if (poll(&pfd, 1, timeout_ms) <= 0)
-			return -ETIMEDOUT;
-		n = read(fd, (char *)buf + got, len - got);
-		if (n <= 0)
-			return n == 0 ? -EPIPE : -errno;
-		got += (size_t)n;
-	}
-	return 0;
-}
-
-/* Run fn as nobody in a child, handing it inlen bytes of in through a
- * pipe; its results land in res.  A child that hangs for 20 s is killed
- * and fails the test. */
-static void run_as_nobody(child_fn fn, const void *in, size_t inlen, struct results *res)
-{
-	int to_child[2], from_child[2], status;
-	unsigned char buf[256];
-	pid_t parent = getpid();
-
-	assert_true(inlen <= sizeof(buf));
-	assert_int_equal(pipe(to_child), 0);
-	assert_int_equal(pipe(from_child), 0);
-	child_pid = fork();
-	assert_true(child_pid >= 0);
-	if (child_pid == 0) {
-		struct results r;
-
-		memset(&r, 0, sizeof(r));
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(3);
-		close(to_child[1]);
-		close(from_child[0]);
-		if (become_nobody() < 0)
-			_exit(2);
-		if (read_full(to_child[0], buf, inlen, 20000) < 0)
-			_exit(4);
-		fn(buf, &r);
-		if (write(from_child[1], &r, sizeof(r)) != (ssize_t)sizeof(r))
-			_exit(5);
-		_exit(0);
-	}
-	close(to_child[0]);
-	close(from_child[1]);
-	if (inlen)
-		assert_int_equal(write(to_child[1], in, inlen), (ssize_t)inlen);
-	memset(res, 0, sizeof(*res));
-	if (read_full(from_child[0], res, sizeof(*res), 20000) < 0) {
-		kill(child_pid, SIGKILL);
-		waitpid(child_pid, NULL, 0);
-		child_pid = 0;
-		close(to_child[1]);
-		close(from_child[0]);
-		fail_msg("the child sent no results");
-	}
-	assert_int_equal(waitpid(child_pid, &status, 0), child_pid);
-	child_pid = 0;
-	close(to_child[1]);
-	close(from_child[0]);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
-	assert_true(res->n <= RESULTS_MAX);
-}
 
 static int setup(void **state)
 {
@@ -238,7 +115,6 @@ static int setup(void **state)
 	int rc;
 
 	(void)state;
-	child_pid = 0;
 	snprintf(file_dir, sizeof(file_dir), "%s/shmpool-scrub-XXXXXX",
 		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 	if (!mkdtemp(file_dir))
@@ -248,16 +124,13 @@ static int setup(void **state)
 		return -1;
 	if (asprintf(&config, config_fmt, file_path) < 0)
 		return -1;
-	rc = harness_start(&h, config);
+	rc = testutil_start(&h, config, &sp);
 	free(config);
 	if (rc < 0)
 		return -1;
 	/* mkdtemp made the directory 0700: let nobody reach the socket,
 	 * which socket_mode opens to everyone. */
-	if (chmod(h.dir, 0755) < 0)
-		return -1;
-	sp = NULL;
-	return shmpool_connect(h.socket, &sp) == 0 ? 0 : -1;
+	return chmod(h.dir, 0755) < 0 ? -1 : 0;
 }
 
 static int teardown(void **state)
@@ -265,34 +138,10 @@ static int teardown(void **state)
 	int rc;
 
 	(void)state;
-	if (child_pid > 0) {
-		kill(child_pid, SIGKILL);
-		waitpid(child_pid, NULL, 0);
-		child_pid = 0;
-	}
-	shmpool_disconnect(sp);
-	sp = NULL;
-	rc = harness_finish(&h);
+	rc = testutil_finish(&h, &sp);
 	unlink(file_path);
 	rmdir(file_dir);
 	return rc;
-}
-
-static shmpool_t *connect_new(void)
-{
-	shmpool_t *c = NULL;
-
-	assert_int_equal(shmpool_connect(h.socket, &c), 0);
-	return c;
-}
-
-static shmpool_pool_t *open_pool(shmpool_t *c, const char *name)
-{
-	shmpool_pool_t *pool = NULL;
-
-	assert_int_equal(shmpool_pool_open(c, name, &pool), 0);
-	assert_non_null(pool);
-	return pool;
 }
 
 /* Bytes of p[0..n) that are not byte. */
@@ -304,15 +153,6 @@ static size_t count_not(const void *p, size_t n, unsigned char byte)
 	for (size_t i = 0; i < n; i++)
 		bad += b[i] != byte;
 	return bad;
-}
-
-/* A round trip on c: the frees c sent before it are done. */
-static void barrier(shmpool_t *c)
-{
-	struct shmpool_pool_info in;
-	size_t cursor = 0;
-
-	assert_int_equal(shmpool_pool_info_next(c, &cursor, &in), 1);
 }
 
 /* The offset of held memory p in its region, read from its ref (whose
@@ -343,69 +183,14 @@ static void wait_unused(shmpool_pool_t *pool)
 	fail_msg("pool still has %zu blocks used", st.num_used);
 }
 
-/* Lines of the daemon's log that contain needle. */
-static int log_lines(const char *needle)
-{
-	FILE *f = fopen(h.log, "r");
-	char line[1024];
-	int n = 0;
-
-	assert_non_null(f);
-	while (fgets(line, sizeof(line), f))
-		n += strstr(line, needle) != NULL;
-	fclose(f);
-	return n;
-}
-
 /* ---- raw protocol, for the daemon's counters ---- */
 
-static void hdr_set(struct proto_hdr *hdr, uint16_t type, uint32_t id)
-{
-	hdr->version = SHMPOOL_PROTO_VERSION;
-	hdr->type = type;
-	hdr->id = id;
-}
-
-static long recv_msg(int fd, void *buf, size_t len)
-{
-	struct timeval tv = { .tv_sec = 10 };
-	int rfd;
-	long n;
-
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	n = proto_recv(fd, buf, len, &rfd, 0);
-	if (rfd >= 0)
-		close(rfd);
-	return n;
-}
-
-static int raw_hello(void)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct proto_hello m = { .proto_version = SHMPOOL_PROTO_VERSION };
-	struct proto_hello_reply r;
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-
-	assert_true(fd >= 0);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", h.socket);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	hdr_set(&m.hdr, PROTO_HELLO, 1);
-	assert_int_equal(proto_send(fd, &m, sizeof(m), -1, 0), 0);
-	assert_int_equal(recv_msg(fd, &r, sizeof(r)), (long)sizeof(r));
-	assert_int_equal(r.r.status, 0);
-	return fd;
-}
-
+/* The daemon's PROTO_STATS, through a connection of its own. */
 static void raw_stats(struct proto_stats_reply *r)
 {
-	struct proto_hdr m;
-	int fd = raw_hello();
+	int fd = harness_hello(&h, NULL);
 
-	hdr_set(&m, PROTO_STATS, 2);
-	assert_int_equal(proto_send(fd, &m, sizeof(m), -1, 0), 0);
-	assert_int_equal(recv_msg(fd, r, sizeof(*r)), (long)sizeof(*r));
-	assert_int_equal(r->r.hdr.type, PROTO_STATS | PROTO_REPLY);
-	assert_int_equal(r->r.status, 0);
+	harness_stats(fd, 2, r);
 	close(fd);
 }
 
@@ -413,13 +198,13 @@ static void raw_stats(struct proto_stats_reply *r)
 static void raw_region(const char *name, struct proto_region_info_reply *r)
 {
 	struct proto_cursor_req m;
-	int fd = raw_hello();
+	int fd = harness_hello(&h, NULL);
 
 	memset(&m, 0, sizeof(m));
 	for (uint32_t id = 3;; id++) {
-		hdr_set(&m.hdr, PROTO_REGION_INFO, id);
+		harness_hdr_set(&m.hdr, PROTO_REGION_INFO, id);
 		assert_int_equal(proto_send(fd, &m, sizeof(m), -1, 0), 0);
-		assert_int_equal(recv_msg(fd, r, sizeof(*r)), (long)sizeof(*r));
+		assert_int_equal(harness_recv(fd, r, sizeof(*r), NULL), (long)sizeof(*r));
 		if (r->r.status != 1)
 			fail_msg("no region '%s'", name);
 		if (strcmp(r->name, name) == 0)
@@ -434,13 +219,13 @@ static uint64_t raw_pool_stride(const char *name)
 {
 	struct proto_cursor_req m;
 	struct proto_pool_info_reply r;
-	int fd = raw_hello();
+	int fd = harness_hello(&h, NULL);
 
 	memset(&m, 0, sizeof(m));
 	for (uint32_t id = 3;; id++) {
-		hdr_set(&m.hdr, PROTO_POOL_INFO, id);
+		harness_hdr_set(&m.hdr, PROTO_POOL_INFO, id);
 		assert_int_equal(proto_send(fd, &m, sizeof(m), -1, 0), 0);
-		assert_int_equal(recv_msg(fd, &r, sizeof(r)), (long)sizeof(r));
+		assert_int_equal(harness_recv(fd, &r, sizeof(r), NULL), (long)sizeof(r));
 		if (r.r.status != 1)
 			fail_msg("no pool '%s'", name);
 		if (strcmp(r.name, name) == 0)
@@ -490,7 +275,7 @@ struct scrub_case {
 
 /* Take the pool's block, report its offset and the bytes of it that are
  * not what was expected, fill it and free it. */
-static void block_child(const void *in, struct results *res)
+static void block_child(const void *in, struct child_results *res)
 {
 	const struct scrub_case *sc = in;
 	shmpool_t *c = NULL;
@@ -499,27 +284,27 @@ static void block_child(const void *in, struct results *res)
 	int rc;
 
 	rc = shmpool_connect(h.socket, &c);
-	put(res, rc);
+	child_put(res, rc);
 	if (rc < 0)
 		return;
 	rc = shmpool_pool_open(c, sc->name, &pool);
-	put(res, rc);
+	child_put(res, rc);
 	if (rc < 0)
 		return;
 	rc = shmpool_block_alloc(pool, &b, SHMPOOL_NO_WAIT);
-	put(res, rc);
+	child_put(res, rc);
 	if (rc < 0)
 		return;
-	put(res, offset_of(c, b));
-	put(res, count_not(b, sc->len, sc->expect));
+	child_put(res, offset_of(c, b));
+	child_put(res, count_not(b, sc->len, sc->expect));
 	memset(b, sc->leave, sc->len);
-	put(res, shmpool_block_free(pool, b));
+	child_put(res, shmpool_block_free(pool, b));
 	shmpool_pool_close(pool);
 	shmpool_disconnect(c);
 }
 
 /* The same for heap memory of instance name. */
-static void heap_child(const void *in, struct results *res)
+static void heap_child(const void *in, struct child_results *res)
 {
 	const struct scrub_case *sc = in;
 	shmpool_t *c = NULL;
@@ -528,26 +313,26 @@ static void heap_child(const void *in, struct results *res)
 	int rc;
 
 	rc = shmpool_connect(h.socket, &c);
-	put(res, rc);
+	child_put(res, rc);
 	if (rc < 0)
 		return;
 	rc = shmpool_alloc_ex(c, sc->name, SHMPOOL_ATTR_CACHEABLE, 0, sc->size, &p);
-	put(res, rc);
+	child_put(res, rc);
 	if (rc < 0)
 		return;
-	put(res, offset_of(c, p));
-	put(res, shmpool_usable_size(c, p, &usable));
-	put(res, usable);
-	put(res, count_not(p, sc->len, sc->expect));
+	child_put(res, offset_of(c, p));
+	child_put(res, shmpool_usable_size(c, p, &usable));
+	child_put(res, usable);
+	child_put(res, count_not(p, sc->len, sc->expect));
 	memset(p, sc->leave, sc->len);
-	put(res, shmpool_free(c, p));
+	child_put(res, shmpool_free(c, p));
 	shmpool_disconnect(c);
 }
 
 /* Root fills the one block of pool with byte and frees it; its offset. */
 static int64_t root_leaves_block(shmpool_t *c, const char *pool_name, unsigned char byte)
 {
-	shmpool_pool_t *pool = open_pool(c, pool_name);
+	shmpool_pool_t *pool = testutil_pool_open(c, pool_name);
 	void *b = NULL;
 	int64_t off;
 
@@ -556,7 +341,7 @@ static int64_t root_leaves_block(shmpool_t *c, const char *pool_name, unsigned c
 	off = offset_of(c, b);
 	assert_true(off >= 0);
 	assert_int_equal(shmpool_block_free(pool, b), 0);
-	barrier(c);
+	testutil_barrier(c);
 	shmpool_pool_close(pool);
 	return off;
 }
@@ -566,7 +351,7 @@ static int64_t root_leaves_block(shmpool_t *c, const char *pool_name, unsigned c
 static size_t root_takes_block(shmpool_t *c, const char *pool_name, int64_t offset,
 			       unsigned char byte)
 {
-	shmpool_pool_t *pool = open_pool(c, pool_name);
+	shmpool_pool_t *pool = testutil_pool_open(c, pool_name);
 	void *b = NULL;
 	size_t bad;
 
@@ -575,7 +360,7 @@ static size_t root_takes_block(shmpool_t *c, const char *pool_name, int64_t offs
 	assert_int_equal(offset_of(c, b), offset);
 	bad = count_not(b, STRIDE, byte);
 	assert_int_equal(shmpool_block_free(pool, b), 0);
-	barrier(c);
+	testutil_barrier(c);
 	shmpool_pool_close(pool);
 	return bad;
 }
@@ -586,21 +371,21 @@ static void nobody_takes_block(const char *pool_name, size_t len, int64_t offset
 			       unsigned char expect, unsigned char leave)
 {
 	struct scrub_case sc;
-	struct results res;
+	struct child_results res;
 
 	memset(&sc, 0, sizeof(sc));
 	snprintf(sc.name, sizeof(sc.name), "%s", pool_name);
 	sc.len = len;
 	sc.expect = expect;
 	sc.leave = leave;
-	run_as_nobody(block_child, &sc, sizeof(sc), &res);
+	harness_run_as(&h, &harness_nobody, block_child, &sc, sizeof(sc), &res);
 	assert_int_equal(res.n, 6);
-	expect_result(&res, 0, 0);
-	expect_result(&res, 1, 0);
-	expect_result(&res, 2, 0);
-	expect_result(&res, 3, offset);         /* the very block root had */
-	expect_result(&res, 4, 0);              /* every byte as expected */
-	expect_result(&res, 5, 0);
+	child_expect(&res, 0, 0);
+	child_expect(&res, 1, 0);
+	child_expect(&res, 2, 0);
+	child_expect(&res, 3, offset);         /* the very block root had */
+	child_expect(&res, 4, 0);              /* every byte as expected */
+	child_expect(&res, 5, 0);
 }
 
 /* The stride the expected counts rest on. */
@@ -635,7 +420,7 @@ static void test_block_cross_uid(void **state)
  * first left it; nothing is scrubbed. */
 static void test_block_same_uid(void **state)
 {
-	shmpool_t *other = connect_new();
+	shmpool_t *other = testutil_connect(&h);
 	int64_t off;
 
 	(void)state;
@@ -649,7 +434,7 @@ static void test_block_same_uid(void **state)
  * and a change of uid costs nothing more. */
 static void test_block_always(void **state)
 {
-	shmpool_t *other = connect_new();
+	shmpool_t *other = testutil_connect(&h);
 	int64_t off;
 
 	(void)state;
@@ -690,7 +475,7 @@ static int64_t root_leaves_heap(shmpool_t *c, const char *heap, size_t size, uns
 	off = offset_of(c, p);
 	assert_true(off >= 0);
 	assert_int_equal(shmpool_free(c, p), 0);
-	barrier(c);
+	testutil_barrier(c);
 	return off;
 }
 
@@ -704,7 +489,7 @@ static void root_takes_heap(shmpool_t *c, const char *heap, size_t size, int64_t
 	assert_int_equal(offset_of(c, p), offset);
 	assert_int_equal(count_not(p, size, byte), 0);
 	assert_int_equal(shmpool_free(c, p), 0);
-	barrier(c);
+	testutil_barrier(c);
 }
 
 /* nobody allocates size bytes of heap: at offset, reading only expect,
@@ -713,7 +498,7 @@ static void nobody_takes_heap(const char *heap, size_t size, int64_t offset, uns
 			      unsigned char leave)
 {
 	struct scrub_case sc;
-	struct results res;
+	struct child_results res;
 
 	memset(&sc, 0, sizeof(sc));
 	snprintf(sc.name, sizeof(sc.name), "%s", heap);
@@ -721,15 +506,15 @@ static void nobody_takes_heap(const char *heap, size_t size, int64_t offset, uns
 	sc.len = size;
 	sc.expect = expect;
 	sc.leave = leave;
-	run_as_nobody(heap_child, &sc, sizeof(sc), &res);
+	harness_run_as(&h, &harness_nobody, heap_child, &sc, sizeof(sc), &res);
 	assert_int_equal(res.n, 7);
-	expect_result(&res, 0, 0);
-	expect_result(&res, 1, 0);
-	expect_result(&res, 2, offset);
-	expect_result(&res, 3, 0);
-	expect_result(&res, 4, size);
-	expect_result(&res, 5, 0);
-	expect_result(&res, 6, 0);
+	child_expect(&res, 0, 0);
+	child_expect(&res, 1, 0);
+	child_expect(&res, 2, offset);
+	child_expect(&res, 3, 0);
+	child_expect(&res, 4, size);
+	child_expect(&res, 5, 0);
+	child_expect(&res, 6, 0);
 }
 
 /* cross-uid heap memory: 4096 bytes root filled reach nobody as zeros,
@@ -750,7 +535,7 @@ static void test_heap_cross_uid(void **state)
 /* cross-uid heap memory, same uid: the pattern stays. */
 static void test_heap_same_uid(void **state)
 {
-	shmpool_t *other = connect_new();
+	shmpool_t *other = testutil_connect(&h);
 	int64_t off;
 
 	(void)state;
@@ -777,7 +562,7 @@ static void test_heap_neighbour(void **state)
 	memset(b, 0xcd, 112);
 	off = offset_of(sp, a);
 	assert_int_equal(shmpool_free(sp, a), 0);
-	barrier(sp);
+	testutil_barrier(sp);
 	nobody_takes_heap("heapx", 112, off, 0x00, 0xee);
 	expect_scrubbed("hx", 112);
 	assert_int_equal(count_not(b, 112, 0xcd), 0);
@@ -787,7 +572,7 @@ static void test_heap_neighbour(void **state)
 /* always: heap memory is zeroed at every free, for the same uid too. */
 static void test_heap_always(void **state)
 {
-	shmpool_t *other = connect_new();
+	shmpool_t *other = testutil_connect(&h);
 	int64_t off;
 
 	(void)state;
@@ -817,7 +602,7 @@ struct realloc_case {
 	int neighbour;
 };
 
-static void realloc_child(const void *in, struct results *res)
+static void realloc_child(const void *in, struct child_results *res)
 {
 	const struct realloc_case *rc_in = in;
 	shmpool_t *c = NULL;
@@ -825,29 +610,29 @@ static void realloc_child(const void *in, struct results *res)
 	int rc;
 
 	rc = shmpool_connect(h.socket, &c);
-	put(res, rc);
+	child_put(res, rc);
 	if (rc < 0)
 		return;
 	rc = shmpool_alloc_ex(c, "heapx", SHMPOOL_ATTR_CACHEABLE, 0, 16, &a);
-	put(res, rc);
+	child_put(res, rc);
 	if (rc < 0)
 		return;
-	put(res, offset_of(c, a));
+	child_put(res, offset_of(c, a));
 	memset(a, 'x', 16);
 	if (rc_in->neighbour) {
 		rc = shmpool_alloc_ex(c, "heapx", SHMPOOL_ATTR_CACHEABLE, 0, 16, &b);
-		put(res, rc);
+		child_put(res, rc);
 		if (rc < 0)
 			return;
-		put(res, offset_of(c, b));
+		child_put(res, offset_of(c, b));
 	}
 	rc = shmpool_realloc(c, &a, rc_in->size);
-	put(res, rc);
+	child_put(res, rc);
 	if (rc < 0)
 		return;
-	put(res, offset_of(c, a));
-	put(res, count_not(a, 16, 'x'));
-	put(res, count_not((char *)a + 16, rc_in->size - 16, 0));
+	child_put(res, offset_of(c, a));
+	child_put(res, count_not(a, 16, 'x'));
+	child_put(res, count_not((char *)a + 16, rc_in->size - 16, 0));
 	shmpool_disconnect(c);
 }
 
@@ -859,21 +644,21 @@ static void realloc_child(const void *in, struct results *res)
 static void test_heap_realloc_in_place(void **state)
 {
 	const struct realloc_case rc_in = { 8192, 0 };
-	struct results res;
+	struct child_results res;
 	int64_t off;
 
 	(void)state;
 	off = root_leaves_heap(sp, "heapx", 8192, 0xab);
 	assert_int_equal(off, 0);
-	run_as_nobody(realloc_child, &rc_in, sizeof(rc_in), &res);
+	harness_run_as(&h, &harness_nobody, realloc_child, &rc_in, sizeof(rc_in), &res);
 	assert_int_equal(res.n, 7);
-	expect_result(&res, 0, 0);
-	expect_result(&res, 1, 0);
-	expect_result(&res, 2, 0);
-	expect_result(&res, 3, 0);
-	expect_result(&res, 4, 0);              /* in place */
-	expect_result(&res, 5, 0);
-	expect_result(&res, 6, 0);
+	child_expect(&res, 0, 0);
+	child_expect(&res, 1, 0);
+	child_expect(&res, 2, 0);
+	child_expect(&res, 3, 0);
+	child_expect(&res, 4, 0);              /* in place */
+	child_expect(&res, 5, 0);
+	child_expect(&res, 6, 0);
 	expect_scrubbed("hx", 8192);
 }
 
@@ -885,23 +670,23 @@ static void test_heap_realloc_in_place(void **state)
 static void test_heap_realloc_move(void **state)
 {
 	const struct realloc_case rc_in = { 4096, 1 };
-	struct results res;
+	struct child_results res;
 	int64_t off;
 
 	(void)state;
 	off = root_leaves_heap(sp, "heapx", 8192, 0xab);
 	assert_int_equal(off, 0);
-	run_as_nobody(realloc_child, &rc_in, sizeof(rc_in), &res);
+	harness_run_as(&h, &harness_nobody, realloc_child, &rc_in, sizeof(rc_in), &res);
 	assert_int_equal(res.n, 9);
-	expect_result(&res, 0, 0);
-	expect_result(&res, 1, 0);
-	expect_result(&res, 2, 0);
-	expect_result(&res, 3, 0);
-	expect_result(&res, 4, 16);             /* the neighbour */
-	expect_result(&res, 5, 0);
-	expect_result(&res, 6, 32);             /* moved, within root's 8 KiB */
-	expect_result(&res, 7, 0);
-	expect_result(&res, 8, 0);
+	child_expect(&res, 0, 0);
+	child_expect(&res, 1, 0);
+	child_expect(&res, 2, 0);
+	child_expect(&res, 3, 0);
+	child_expect(&res, 4, 16);             /* the neighbour */
+	child_expect(&res, 5, 0);
+	child_expect(&res, 6, 32);             /* moved, within root's 8 KiB */
+	child_expect(&res, 7, 0);
+	child_expect(&res, 8, 0);
 	expect_scrubbed("hx", 16 + 16 + 4096);
 }
 
@@ -945,7 +730,7 @@ static void expect_region(const char *name, const char *backing, uint32_t flags)
  */
 static void test_sigbus(void **state)
 {
-	shmpool_pool_t *fp = open_pool(sp, "fp"), *px;
+	shmpool_pool_t *fp = testutil_pool_open(sp, "fp"), *px;
 	struct proto_stats_reply st;
 	struct shmpool_pool_stat ps;
 	void *b = NULL, *p = NULL;
@@ -957,7 +742,7 @@ static void test_sigbus(void **state)
 	/* From here on nothing in this process touches the file's mapping. */
 	assert_int_equal(truncate(file_path, 0), 0);
 	assert_int_equal(shmpool_block_free(fp, b), 0);
-	barrier(sp);
+	testutil_barrier(sp);
 
 	expect_region("f", "file", PROTO_RI_BROKEN);
 	expect_region("rx", "memfd", 0);
@@ -973,17 +758,17 @@ static void test_sigbus(void **state)
 	assert_int_equal(st.scrubbed_bytes, 0);
 
 	/* The daemon goes on: another region's pool and heap serve. */
-	px = open_pool(sp, "px");
+	px = testutil_pool_open(sp, "px");
 	assert_int_equal(shmpool_block_alloc(px, &b, SHMPOOL_NO_WAIT), 0);
 	memset(b, 1, BLOCK);
 	assert_int_equal(shmpool_block_free(px, b), 0);
 	assert_int_equal(shmpool_alloc_ex(sp, "heapx", SHMPOOL_ATTR_CACHEABLE, 0, 64, &p), 0);
 	assert_int_equal(shmpool_free(sp, p), 0);
-	barrier(sp);
+	testutil_barrier(sp);
 	assert_int_equal(kill(h.pid, 0), 0);
 
 	/* The log says why, once. */
-	assert_int_equal(log_lines("region 'f': SIGBUS"), 1);
+	assert_int_equal(harness_log_lines(&h, "region 'f': SIGBUS", NULL), 1);
 
 	shmpool_pool_close(px);
 	shmpool_pool_close(fp);
@@ -996,7 +781,7 @@ static void test_sigbus(void **state)
  */
 static void test_sigbus_heap(void **state)
 {
-	shmpool_pool_t *fp = open_pool(sp, "fp");
+	shmpool_pool_t *fp = testutil_pool_open(sp, "fp");
 	void *p = NULL, *x = (void *)&x;
 
 	(void)state;
@@ -1004,7 +789,7 @@ static void test_sigbus_heap(void **state)
 	memset(p, 0xab, 4096);
 	assert_int_equal(truncate(file_path, 0), 0);
 	assert_int_equal(shmpool_free(sp, p), 0);
-	barrier(sp);
+	testutil_barrier(sp);
 	expect_region("f", "file", PROTO_RI_BROKEN);
 	assert_int_equal(shmpool_alloc_ex(sp, "heapf", SHMPOOL_ATTR_CACHEABLE, 0, 64, &x), -EIO);
 	assert_ptr_equal(x, (void *)&x);
