@@ -230,7 +230,8 @@ int server_listen(struct server *srv)
 	return 0;
 }
 
-static int server_add_conn(struct server *srv, struct conn *c)
+/* Give a new connection the lowest free slot of the table. */
+int server_add_conn(struct server *srv, struct conn *c)
 {
 	uint32_t slot;
 

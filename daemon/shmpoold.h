@@ -218,6 +218,7 @@ void server_free(struct server *srv);
 int server_reload(struct server *srv, char *report, size_t len);
 void server_reap_pools(struct server *srv);
 int server_socket_perms(struct server *srv);
+int server_add_conn(struct server *srv, struct conn *c);
 void server_conn_closed(struct server *srv, struct conn *c);
 void server_arm_timer(struct server *srv);
 int server_add_pool(struct server *srv, struct layout_pool *lp);

@@ -837,6 +837,10 @@ static void test_errors(void **state)
 		  "test.conf:2: invalid group 'a b' for 'socket_group' in [daemon]" },
 		{ "[daemon]\nadmin_group = x,y\n",
 		  "test.conf:2: invalid group 'x,y' for 'admin_group' in [daemon]" },
+		/* Found by fuzzing: inih keeps a ';' right after '=' in the value,
+		 * which config_print could not write back. */
+		{ "[daemon]\nadmin_group =;x\n",
+		  "test.conf:2: a value cannot start with ';' (a comment needs a space before it)" },
 		{ "[daemon]\nmax_clients = 0\n",
 		  "test.conf:2: 'max_clients' in [daemon] must be between 1 and 1000000" },
 		{ "[daemon]\nmax_clients = 99999999999999999999999\n",
