@@ -532,32 +532,45 @@ SHMPOOL_API int shmpool_blocks_get(shmpool_pool_t *pool, void *first, size_t cou
 	return rc;
 }
 
-SHMPOOL_API int shmpool_blocks_free(shmpool_pool_t *pool, size_t count, void *const *blocks)
+/*
+ * Free count blocks given by pointer: blocks of pool when pool is set,
+ * otherwise of whatever pools they belong to (group frees).  Every pointer
+ * is resolved before anything is freed, so a bad one frees nothing.
+ */
+static int free_pointers(shmpool_t *sp, shmpool_pool_t *pool, size_t count, void *const *blocks)
 {
 	struct free_entry stack[FREE_STACK_ENTRIES], *e = stack;
-	struct client_pool *cp;
-	shmpool_t *sp;
+	struct client_pool *cp = NULL;
+	struct client_loc loc;
 	int rc;
 
-	if (!pool || (count > 0 && !blocks))
-		return -EINVAL;
 	if (count == 0)
 		return 0;
+	if (!blocks)
+		return -EINVAL;
 	if (count > FREE_STACK_ENTRIES) {
 		e = malloc(count * sizeof(*e));
 		if (!e)
 			return -ENOMEM;
 	}
-	sp = pool->sp;
 	rc = client_conn_enter(sp);
 	if (rc < 0)
 		goto out;
-	cp = client_pool_get(sp, pool->id);
-	if (!cp)
+	if (pool && !(cp = client_pool_get(sp, pool->id)))
 		rc = -ENOENT;
 	for (size_t k = 0; rc == 0 && k < count; k++) {
-		e[k].pool_id = pool->id;
-		rc = client_pool_index(sp, cp, blocks[k], &e[k].index);
+		if (pool) {
+			e[k].pool_id = pool->id;
+			rc = client_pool_index(sp, cp, blocks[k], &e[k].index);
+			continue;
+		}
+		rc = client_locate(sp, blocks[k], &loc);
+		if (rc == 0 && !loc.pool)
+			rc = -EINVAL;
+		if (rc == 0) {
+			e[k].pool_id = loc.pool->id;
+			e[k].index = loc.index;
+		}
 	}
 	if (rc == 0)
 		rc = free_entries(sp, e, count);
@@ -566,6 +579,13 @@ out:
 	if (e != stack)
 		free(e);
 	return rc;
+}
+
+SHMPOOL_API int shmpool_blocks_free(shmpool_pool_t *pool, size_t count, void *const *blocks)
+{
+	if (!pool)
+		return -EINVAL;
+	return free_pointers(pool->sp, pool, count, blocks);
 }
 
 SHMPOOL_API int shmpool_block_free(shmpool_pool_t *pool, void *block)
@@ -754,38 +774,9 @@ SHMPOOL_API int shmpool_group_alloc(shmpool_t *sp, const char *group, uint32_t s
 
 SHMPOOL_API int shmpool_group_free(shmpool_t *sp, size_t count, void *const *blocks)
 {
-	struct free_entry stack[FREE_STACK_ENTRIES], *e = stack;
-	struct client_loc loc;
-	int rc;
-
-	if (!sp || (count > 0 && !blocks))
+	if (!sp)
 		return -EINVAL;
-	if (count == 0)
-		return 0;
-	if (count > FREE_STACK_ENTRIES) {
-		e = malloc(count * sizeof(*e));
-		if (!e)
-			return -ENOMEM;
-	}
-	rc = client_conn_enter(sp);
-	if (rc < 0)
-		goto out;
-	for (size_t k = 0; rc == 0 && k < count; k++) {
-		rc = client_locate(sp, blocks[k], &loc);
-		if (rc == 0 && !loc.pool)
-			rc = -EINVAL;
-		if (rc == 0) {
-			e[k].pool_id = loc.pool->id;
-			e[k].index = loc.index;
-		}
-	}
-	if (rc == 0)
-		rc = free_entries(sp, e, count);
-	client_conn_leave(sp);
-out:
-	if (e != stack)
-		free(e);
-	return rc;
+	return free_pointers(sp, NULL, count, blocks);
 }
 
 /* Heap allocation; with zero set, the memory is cleared (outside the lock,
