@@ -40,11 +40,12 @@ int access_conn_init(struct conn *c)
 	}
 }
 
-/* The daemon's own uid and root pass every access list: they can reach
- * the segments anyway. */
-static int conn_privileged(const struct conn *c)
+/* Root and the daemon's own uid pass every access list (they can reach the
+ * segments anyway) and may administer.  The uid is cached: this is on the
+ * path of every request. */
+int conn_privileged(const struct conn *c)
 {
-	return c->uid == 0 || c->uid == geteuid();
+	return c->uid == 0 || c->uid == c->srv->euid;
 }
 
 static int acl_access(const struct conn *c, const struct config_acl *acl)

@@ -58,6 +58,7 @@ int server_prepare(struct server *srv)
 	int rc;
 
 	srv->listen_fd = -1;
+	srv->euid = geteuid();
 	srv->next_conn_id = 1;
 	srv->started = time(NULL);
 	deadline_init(&srv->deadlines);
@@ -468,7 +469,7 @@ int server_may_admin(const struct server *srv, const struct conn *c)
 {
 	gid_t gid;
 
-	if (c->uid == 0 || c->uid == geteuid())
+	if (conn_privileged(c))
 		return 0;
 	if (srv->cfg.daemon.admin_group && group_id(srv->cfg.daemon.admin_group, &gid) == 0 &&
 	    conn_in_group(c, gid))

@@ -192,7 +192,8 @@ struct server {
 	int exit_code;
 	int running;
 	int accept_paused;           /* out of fds: not accepting until a close */
-	int verbose;                 /* -v given: [daemon] log_level does not apply */
+	int verbose;
+	uid_t euid;                  /* the daemon's own uid */                 /* -v given: [daemon] log_level does not apply */
 };
 
 /* A live region by id; NULL for an unknown id or a region retired by a
@@ -269,6 +270,7 @@ void ctl_reload(struct conn *c, const struct proto_hdr *m);
 
 /* access.c: access lists, quotas, refusal logging */
 int access_conn_init(struct conn *c);
+int conn_privileged(const struct conn *c);
 const struct config_region *access_region_cfg(const struct server *srv, uint32_t region_id);
 int access_region(const struct server *srv, const struct conn *c, uint32_t region_id);
 int access_pool(const struct server *srv, const struct conn *c, const struct dpool *p);
