@@ -3,8 +3,22 @@
  * them to the pool and heap code, and sends replies.
  *
  * libuv's uv_write2 can pass only libuv stream handles, not a memfd, so the
- * connection is a raw SOCK_SEQPACKET fd watched with uv_poll_t and served
- * with sendmsg/recvmsg (SCM_RIGHTS for region fds).
+ * connection is a raw SOCK_SEQPACKET fd watched with uv_poll_t.  The path of
+ * a request is one recv, one send and nothing else:
+ *
+ *  - Each readiness event reads one datagram with recv(): no control buffer,
+ *    so a descriptor a client attaches is dropped by the kernel and never
+ *    enters the daemon, and recv costs less than recvmsg.  The poll is
+ *    level-triggered, so a connection with more queued comes back in the
+ *    next loop iteration, after every other ready connection has had its
+ *    turn: no connection can starve the others, and no recv is spent on
+ *    finding the queue empty.  The one exception is a free that wants no
+ *    reply: its sender did not wait, so its next request is usually right
+ *    behind it, and is read at once (up to RX_FREE_RUN in a row).
+ *  - Replies to the connection being served are staged and leave when its
+ *    request is handled: one with send(), several (a grant split in frames,
+ *    or waiters of this connection served by its own free) with a single
+ *    sendmmsg.  sendmsg is used only to attach a region fd.
  */
 #include "autoconf.h"
 #include "log.h"
@@ -18,8 +32,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define RECV_BATCH 64
-
 /* One receive buffer for the whole daemon: requests are handled to the end
  * before the next is read, so no per-request allocation is needed. */
 static union {
@@ -28,7 +40,25 @@ static union {
 	unsigned char bytes[PROTO_MAX_MESSAGE];
 } rxbuf;
 
+#define RX_FREE_RUN 16                  /* reads in a row after no-reply frees */
+#define TX_BATCH 16                     /* replies staged for one sendmmsg */
+#define TX_BYTES (4u * PROTO_MAX_MESSAGE) /* a grant of up to 4 frames */
+
+/* Replies staged for the connection being served (txq.c), in order. */
+static struct {
+	struct conn *c;
+	unsigned int n;
+	size_t used;
+	struct mmsghdr msg[TX_BATCH];
+	struct iovec iov[TX_BATCH];
+	union {
+		uint64_t align;
+		unsigned char bytes[TX_BYTES];
+	} buf;
+} txq;
+
 static void on_poll(uv_poll_t *h, int status, int events);
+static void txq_flush(void);
 
 static void read_comm(struct conn *c)
 {
@@ -130,6 +160,12 @@ void conn_close(struct conn *c)
 
 	if (c->closing)
 		return;
+	/* Replies staged before the hang-up (a refused hello's) still go. */
+	if (c == txq.c && txq.n > 0) {
+		txq_flush();
+		if (c->closing)
+			return;
+	}
 	c->closing = 1;
 	dpool_release_conn(srv, c);
 	heapalloc_release_conn(srv, c);
@@ -153,26 +189,14 @@ static void conn_update_poll(struct conn *c)
 }
 
 /*
- * Send a reply.  A peer whose socket buffer is full gets its replies queued,
- * up to OUTQ_MAX_BYTES; past that it is not reading and is dropped, so it
- * cannot make the daemon hold memory for it without bound.
+ * Queue a reply for a peer whose socket buffer is full, up to
+ * OUTQ_MAX_BYTES; past that it is not reading and is dropped, so it cannot
+ * make the daemon hold memory for it without bound.
  */
-int conn_send(struct conn *c, const void *buf, size_t len, int fd)
+static int outq_push(struct conn *c, const void *buf, size_t len, int fd)
 {
 	struct outmsg *m;
-	int rc;
 
-	if (c->closing)
-		return -ENOTCONN;
-	if (!c->outq) {
-		rc = proto_send(c->fd, buf, len, fd, MSG_DONTWAIT);
-		if (rc == 0)
-			return 0;
-		if (rc != -EAGAIN) {
-			conn_close(c);
-			return rc;
-		}
-	}
 	if (c->outq_bytes + len > OUTQ_MAX_BYTES) {
 		log_warning("client %llu (pid %d, %s) does not read its replies; dropping it",
 			    (unsigned long long)c->id, (int)c->pid, c->comm);
@@ -196,6 +220,86 @@ int conn_send(struct conn *c, const void *buf, size_t len, int fd)
 	c->outq_bytes += len;
 	conn_update_poll(c);
 	return 0;
+}
+
+/* Send now, or queue behind what is already waiting. */
+static int conn_send_now(struct conn *c, const void *buf, size_t len, int fd)
+{
+	int rc;
+
+	if (!c->outq) {
+		rc = proto_send(c->fd, buf, len, fd, MSG_DONTWAIT);
+		if (rc == 0)
+			return 0;
+		if (rc != -EAGAIN) {
+			conn_close(c);
+			return rc;
+		}
+	}
+	return outq_push(c, buf, len, fd);
+}
+
+/* Send the replies staged for the connection being served: one send, or one
+ * sendmmsg for several; what the socket does not take is queued. */
+static void txq_flush(void)
+{
+	struct conn *c = txq.c;
+	unsigned int n = txq.n, sent = 0;
+
+	txq.n = 0;
+	txq.used = 0;
+	if (n == 0 || c->closing)
+		return;
+	if (n == 1) {
+		conn_send_now(c, txq.iov[0].iov_base, txq.iov[0].iov_len, -1);
+		return;
+	}
+	if (!c->outq) {
+		int k;
+
+		for (unsigned int i = 0; i < n; i++) {
+			memset(&txq.msg[i], 0, sizeof(txq.msg[i]));
+			txq.msg[i].msg_hdr.msg_iov = &txq.iov[i];
+			txq.msg[i].msg_hdr.msg_iovlen = 1;
+		}
+		do
+			k = sendmmsg(c->fd, txq.msg, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		while (k < 0 && errno == EINTR);
+		if (k < 0 && errno != EAGAIN) {
+			conn_close(c);
+			return;
+		}
+		sent = k < 0 ? 0 : (unsigned int)k;
+	}
+	for (unsigned int i = sent; i < n && !c->closing; i++)
+		outq_push(c, txq.iov[i].iov_base, txq.iov[i].iov_len, -1);
+}
+
+/*
+ * Send a reply.  Replies to the connection being served are staged (see the
+ * top of this file), up to TX_BATCH of them; anything else, and any reply
+ * with an fd, goes out at once, after what is staged for its connection.
+ */
+int conn_send(struct conn *c, const void *buf, size_t len, int fd)
+{
+	if (c->closing)
+		return -ENOTCONN;
+	if (c == txq.c) {
+		if (fd < 0 && txq.n < TX_BATCH && txq.used + len <= TX_BYTES) {
+			unsigned char *dst = txq.buf.bytes + txq.used;
+
+			memcpy(dst, buf, len);
+			txq.iov[txq.n].iov_base = dst;
+			txq.iov[txq.n].iov_len = len;
+			txq.n++;
+			txq.used += (len + 7) & ~(size_t)7;
+			return 0;
+		}
+		txq_flush();
+		if (c->closing)
+			return -ENOTCONN;
+	}
+	return conn_send_now(c, buf, len, fd);
 }
 
 static void conn_flush(struct conn *c)
@@ -741,18 +845,12 @@ static void conn_dispatch(struct conn *c, size_t len)
 	}
 }
 
-/*
- * Handle one received message of len bytes, with the fd it carried (or -1):
- * the path of every request after recvmsg.  The fuzzing harness feeds
- * messages through here too.
- */
-void conn_feed(struct conn *c, const void *buf, size_t len, int fd)
+/* Check the size of one received message and dispatch it. */
+static void conn_handle(struct conn *c, const void *buf, size_t len)
 {
 	uint32_t id = 0;
 
 	if (len > sizeof(rxbuf.bytes)) {
-		if (fd >= 0)
-			close(fd);
 		conn_send_status(c, PROTO_ERROR, 0, -EMSGSIZE);
 		return;
 	}
@@ -761,46 +859,62 @@ void conn_feed(struct conn *c, const void *buf, size_t len, int fd)
 	if (len >= sizeof(struct proto_hdr))
 		id = rxbuf.hdr.id;
 	if (len > c->srv->cfg.limits.max_message_size) {
-		if (fd >= 0)
-			close(fd);
 		access_refused(c, REFUSE_MESSAGE, "message of %zu bytes is over max_message_size",
 			       len);
 		conn_send_status(c, PROTO_ERROR, id, -EMSGSIZE);
 		return;
 	}
-	if (fd >= 0) {
-		/* Clients never send fds; one that does gets an error and the
-		 * fd is not kept. */
-		close(fd);
-		c->srv->stats.bad_messages++;
-		log_info("client %llu (pid %d): unexpected file descriptor",
-			 (unsigned long long)c->id, (int)c->pid);
-		conn_send_status(c, PROTO_ERROR, id, -EBADMSG);
-		return;
-	}
 	conn_dispatch(c, len);
 }
 
-static void conn_read(struct conn *c)
+/*
+ * Serve one received message of len bytes: the path of every request after
+ * recv, its replies staged and sent when it is handled.  The fuzzing harness
+ * feeds messages through here too.
+ */
+void conn_feed(struct conn *c, const void *buf, size_t len)
 {
-	for (int i = 0; i < RECV_BATCH && !c->closing; i++) {
-		int fd;
-		long n = proto_recv(c->fd, rxbuf.bytes, sizeof(rxbuf.bytes), &fd, MSG_DONTWAIT);
+	txq.c = c;
+	conn_handle(c, buf, len);
+	txq_flush();
+	txq.c = NULL;
+}
+
+/* A free whose sender asked for no reply, and so did not wait for one. */
+static int is_async_free(size_t len)
+{
+	if (len >= sizeof(struct proto_block_free) && rxbuf.hdr.type == PROTO_BLOCK_FREE)
+		return !(((const struct proto_block_free *)(const void *)rxbuf.bytes)->flags &
+			 PROTO_F_SYNC);
+	if (len >= sizeof(struct proto_heap_free) && rxbuf.hdr.type == PROTO_HEAP_FREE)
+		return !(((const struct proto_heap_free *)(const void *)rxbuf.bytes)->flags &
+			 PROTO_F_SYNC);
+	return 0;
+}
+
+/* Read and serve one request (more after a no-reply free, see the top of
+ * this file); the replies of each leave when it is handled. */
+void conn_read(struct conn *c)
+{
+	for (int run = 0; run < RX_FREE_RUN && !c->closing; run++) {
+		long n = proto_recv_plain(c->fd, rxbuf.bytes, sizeof(rxbuf.bytes), MSG_DONTWAIT);
 
 		if (n == -EAGAIN)
 			return;
 		if (n == -EMSGSIZE) {
-			log_info("client %llu (pid %d): oversized message", (unsigned long long)c->id,
-				 (int)c->pid);
+			log_info("client %llu (pid %d): oversized message",
+				 (unsigned long long)c->id, (int)c->pid);
 			c->srv->stats.bad_messages++;
 			conn_send_status(c, PROTO_ERROR, 0, -EMSGSIZE);
-			continue;
+			return;
 		}
 		if (n <= 0) {
 			conn_close(c);
 			return;
 		}
-		conn_feed(c, rxbuf.bytes, (size_t)n, fd);
+		conn_feed(c, rxbuf.bytes, (size_t)n);
+		if (!is_async_free((size_t)n))
+			return;
 	}
 }
 

@@ -229,7 +229,8 @@ int server_may_admin(const struct server *srv, const struct conn *c);
 /* client.c: a connected peer */
 int conn_create(struct server *srv, int fd, struct conn **out);
 void conn_close(struct conn *c);
-void conn_feed(struct conn *c, const void *buf, size_t len, int fd);
+void conn_feed(struct conn *c, const void *buf, size_t len);
+void conn_read(struct conn *c);
 int conn_send(struct conn *c, const void *buf, size_t len, int fd);
 int conn_send_status(struct conn *c, uint16_t type, uint32_t id, int status);
 void conn_reply_init(struct proto_reply_hdr *r, uint16_t req_type, uint32_t id, int status);

@@ -517,4 +517,10 @@ int proto_send(int sock, const void *buf, size_t len, int fd, int flags);
  * truncated datagram is -EMSGSIZE. */
 long proto_recv(int sock, void *buf, size_t len, int *fd, int flags);
 
+/* Receive one message with recv(), which costs less than recvmsg(): any
+ * descriptors attached are dropped by the kernel unseen.  Returns the length,
+ * 0 at end of stream, or -errno; a datagram longer than len is consumed and
+ * is -EMSGSIZE. */
+long proto_recv_plain(int sock, void *buf, size_t len, int flags);
+
 #endif

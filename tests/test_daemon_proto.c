@@ -3,8 +3,10 @@
  * the normal exchange, and malformed messages that the daemon must answer
  * with an error without falling over or disturbing anyone else.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,7 +33,13 @@ static const char config[] =
 	"[pool p]\n"
 	"region = r0\n"
 	"block_size = 4096\n"
-	"blocks = 16\n";
+	"blocks = 16\n"
+	"[region r1]\n"
+	"size = 4M\n"
+	"[pool big]\n"
+	"region = r1\n"
+	"block_size = 64\n"
+	"blocks = 40000\n";
 
 /*
  * A well-behaved exchange: open the pool (its region fd arrives once), map
@@ -200,19 +208,142 @@ static void test_wrong_hello_version(void **state)
 	normal_client();
 }
 
+/*
+ * A grant larger than one message comes in frames, in order, all but the
+ * last flagged PROTO_F_MORE: the first time with the region fd on the first
+ * frame, then (the fd already sent) all three staged and sent together.
+ */
+static void test_grant_in_frames(void **state)
+{
+	enum { N = 40000 };
+	static union {
+		struct proto_block_reply r;
+		unsigned char b[PROTO_MAX_MESSAGE];
+	} in;
+	static struct {
+		struct proto_block_free f;
+		uint32_t idx[PROTO_MAX_INDICES];
+	} fr;
+	static uint32_t all[N];
+	static unsigned char seen[N];
+	const uint32_t nframe[3] = { PROTO_MAX_INDICES, PROTO_MAX_INDICES,
+				     N - 2 * PROTO_MAX_INDICES };
+	struct proto_name_req open = { 0 };
+	struct proto_pool_stat_reply st;
+	struct proto_pool_req sr = { .pool_id = 0 };
+	int fd = harness_hello(&h, NULL), rfd;
+	uint32_t pool_id;
+
+	(void)state;
+	harness_hdr_set(&open.hdr, PROTO_POOL_OPEN, 40);
+	proto_set_name(open.name, "big");
+	assert_int_equal(proto_send(fd, &open, sizeof(open), -1, 0), 0);
+	assert_int_equal(harness_recv(fd, &in, sizeof(in), &rfd), (long)sizeof(struct proto_pool_reply));
+	assert_int_equal(in.r.r.status, 0);
+	pool_id = ((struct proto_pool_reply *)(void *)&in)->pool.id;
+	/* The pool reply brought r1's fd already; a second connection
+	 * gets it on the first frame instead. */
+	assert_true(rfd >= 0);
+	close(rfd);
+	for (int round = 0; round < 3; round++) {
+		struct proto_block_alloc a = { .pool_id = pool_id, .count = N, .timeout_ms = 0 };
+		uint32_t got = 0;
+
+		harness_hdr_set(&a.hdr, PROTO_BLOCK_ALLOC, 41 + round);
+		assert_int_equal(proto_send(fd, &a, sizeof(a), -1, 0), 0);
+		memset(seen, 0, sizeof(seen));
+		for (int k = 0; k < 3; k++) {
+			long n = harness_recv(fd, &in, sizeof(in), &rfd);
+
+			assert_int_equal(rfd, -1);
+			assert_int_equal(n, (long)(sizeof(in.r) + nframe[k] * sizeof(uint32_t)));
+			assert_int_equal(in.r.r.hdr.type, PROTO_BLOCK_ALLOC | PROTO_REPLY);
+			assert_int_equal(in.r.r.hdr.id, 41 + round);
+			assert_int_equal(in.r.r.status, 0);
+			assert_int_equal(in.r.count, N);
+			assert_int_equal(in.r.first, got);
+			assert_int_equal(in.r.nindices, nframe[k]);
+			assert_int_equal(!!(in.r.r.flags & PROTO_F_MORE), k < 2);
+			for (uint32_t i = 0; i < in.r.nindices; i++) {
+				assert_true(in.r.index[i] < N);
+				assert_int_equal(seen[in.r.index[i]], 0);
+				seen[in.r.index[i]] = 1;
+				all[got + i] = in.r.index[i];
+			}
+			got += in.r.nindices;
+		}
+		assert_int_equal(got, N);
+		for (uint32_t off = 0; off < N; off += PROTO_MAX_INDICES) {
+			uint32_t n = N - off < PROTO_MAX_INDICES ? N - off : PROTO_MAX_INDICES;
+
+			memset(&fr.f, 0, sizeof(fr.f));
+			harness_hdr_set(&fr.f.hdr, PROTO_BLOCK_FREE, 50);
+			fr.f.pool_id = pool_id;
+			fr.f.count = n;
+			fr.f.nindices = n;
+			fr.f.flags = PROTO_F_SYNC;
+			memcpy(fr.idx, all + off, n * sizeof(uint32_t));
+			assert_int_equal(proto_send(fd, &fr, sizeof(fr.f) + n * sizeof(uint32_t), -1, 0),
+					 0);
+			harness_expect_status(fd, PROTO_BLOCK_FREE | PROTO_REPLY, 50, 0);
+		}
+	}
+	harness_hdr_set(&sr.hdr, PROTO_POOL_STAT, 51);
+	sr.pool_id = pool_id;
+	assert_int_equal(proto_send(fd, &sr, sizeof(sr), -1, 0), 0);
+	assert_int_equal(harness_recv(fd, &st, sizeof(st), &rfd), (long)sizeof(st));
+	assert_int_equal(st.r.status, 0);
+	assert_int_equal(st.num_free, N);
+	assert_int_equal(st.num_used, 0);
+	close(fd);
+	normal_client();
+}
+
+/* Count the descriptors the daemon has open. */
+static int daemon_fd_count(void)
+{
+	char path[64];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)h.pid);
+	d = opendir(path);
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* A descriptor a client attaches never enters the daemon: the kernel drops
+ * it, and the request is served as if it had come alone. */
 static void test_unexpected_fd(void **state)
 {
 	int fd = harness_hello(&h, NULL);
 	struct proto_pool_req m;
-	int pipefd[2];
+	int pipefd[2], before;
+	char byte;
 
 	(void)state;
 	assert_int_equal(pipe(pipefd), 0);
+	before = daemon_fd_count();
 	memset(&m, 0, sizeof(m));
 	harness_hdr_set(&m.hdr, PROTO_POOL_STAT, 17);
-	assert_int_equal(proto_send(fd, &m, sizeof(m), pipefd[0], 0), 0);
-	harness_expect_status(fd, PROTO_ERROR, 17, -EBADMSG);
+	m.pool_id = 999;
+	for (int i = 0; i < 50; i++) {
+		assert_int_equal(proto_send(fd, &m, sizeof(m), pipefd[0], 0), 0);
+		harness_expect_status(fd, PROTO_POOL_STAT | PROTO_REPLY, 17, -ENOENT);
+	}
+	assert_int_equal(daemon_fd_count(), before);
+	/* The daemon holds no copy of the read end: with ours closed, the
+	 * write end sees no reader. */
 	close(pipefd[0]);
+	signal(SIGPIPE, SIG_IGN);
+	byte = 0;
+	assert_int_equal(write(pipefd[1], &byte, 1), -1);
+	assert_int_equal(errno, EPIPE);
 	close(pipefd[1]);
 	close(fd);
 	normal_client();
@@ -458,6 +589,7 @@ int main(void)
 		cmocka_unit_test(test_random_frees),
 		cmocka_unit_test(test_idle_connections),
 		cmocka_unit_test(test_never_reads),
+		cmocka_unit_test(test_grant_in_frames),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

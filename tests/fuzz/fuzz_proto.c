@@ -6,7 +6,7 @@
  * access lists and quotas) and a libuv loop, without a listening socket.
  * Each input opens up to two connections over socketpairs, registered as
  * the daemon registers an accepted one, and feeds them messages through
- * conn_feed, the path every datagram takes after recvmsg.  Replies are
+ * conn_feed, the path every datagram takes after recv.  Replies are
  * read from the other ends and checked for a sane header.
  *
  * When the input is done every connection is closed, and the server must
@@ -28,8 +28,9 @@
  *                  connection B instead of A; bit 1: reconnect it first;
  *                  bit 2: fill in handles from an earlier reply (see
  *                  fixup()), bits 6-7 saying which; bit 3: leave the
- *                  replies unread; bit 4: pass a file descriptor along;
- *                  bit 5: then wait for the earliest wait deadline if it
+ *                  replies unread; bit 4: send it through the socket,
+ *                  a descriptor attached, for the daemon to read; bit 5:
+ *                  then wait for the earliest wait deadline if it
  *                  is at most 5 ms away (once per input).  Length bits
  *                  0-12: the message's length; bits 13-15: n, to send the
  *                  message 2^n times
@@ -411,10 +412,25 @@ static void peer_lost(struct peer *p)
 	p->fd = -1;
 }
 
-/* Feed one message to p's connection as if recvmsg had just read it. */
-static void peer_feed(struct peer *p, const void *buf, size_t len, int fd, int read_replies)
+/*
+ * Feed one message to p's connection as if recv had just read it; or, with
+ * pass_fd, send it through the real socket with a descriptor attached and
+ * let the daemon read it (the kernel drops the descriptor unseen).
+ */
+static void peer_feed(struct peer *p, const void *buf, size_t len, int pass_fd, int read_replies)
 {
-	conn_feed(p->c, buf, len, fd);
+	if (pass_fd && len > 0) {
+		int fd = fcntl(p->fd, F_DUPFD_CLOEXEC, 0);
+
+		if (fd < 0)
+			fail("cannot duplicate a descriptor to pass");
+		if (proto_send(p->fd, buf, len, fd, MSG_DONTWAIT) != 0)
+			fail("cannot send a message with a descriptor");
+		close(fd);
+		conn_read(p->c);
+	} else {
+		conn_feed(p->c, buf, len);
+	}
 	if (p->c->closing)
 		peer_lost(p);
 	else if (read_replies)
@@ -429,7 +445,7 @@ static void peer_hello(struct peer *p)
 		.pid = (uint32_t)getpid(),
 	};
 
-	peer_feed(p, &h, sizeof(h), -1, 1);
+	peer_feed(p, &h, sizeof(h), 0, 1);
 }
 
 /* Open a connection as the daemon accepts one: conn_create, then a slot
@@ -668,8 +684,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (op & OP_RECONNECT)
 			peer_close(p);
 		for (unsigned int r = 0; r < repeat; r++) {
-			int fd = -1;
-
 			if (!p->c) {
 				if (p->fd >= 0)
 					peer_lost(p);
@@ -680,12 +694,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			memcpy(msg.bytes, data + pos, len);
 			if (op & OP_FIXUP)
 				fixup(len, op >> OP_HISTORY_SHIFT);
-			if (op & OP_PASS_FD) {
-				fd = fcntl(p->fd, F_DUPFD_CLOEXEC, 0);
-				if (fd < 0)
-					fail("cannot duplicate a descriptor to pass");
-			}
-			peer_feed(p, msg.bytes, len, fd, !(op & OP_NO_READ));
+			peer_feed(p, msg.bytes, len, op & OP_PASS_FD, !(op & OP_NO_READ));
 			/* Let timers, queued replies and close callbacks run. */
 			uv_run(&loop, UV_RUN_NOWAIT);
 			if ((op & OP_WAIT_TIMER) && !waited)
