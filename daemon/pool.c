@@ -40,13 +40,8 @@ int dpool_create(struct server *srv, struct layout_pool *lp, struct dpool **out)
 	scrub_pool_init(srv, p);
 	p->cfg = config_pool_find(&srv->cfg, lp->name);
 	if (n > srv->scratch_cap) {
-		uint64_t *s = realloc(srv->scratch, n * sizeof(*s));
-		uint32_t *x;
+		uint32_t *x = realloc(srv->scratch_index, n * sizeof(*x));
 
-		if (!s)
-			goto fail;
-		srv->scratch = s;
-		x = realloc(srv->scratch_index, n * sizeof(*x));
 		if (!x)
 			goto fail;
 		srv->scratch_index = x;
@@ -94,40 +89,45 @@ static int dpool_at_head(const struct dpool *p, int prio)
 	return !head || head->prio > prio;
 }
 
-/* Take count blocks (a contiguous run when contig) into srv->scratch. */
+/* Take count blocks into srv->scratch_index; a contiguous run (contig) as
+ * its first index. */
 static int dpool_take(struct server *srv, struct dpool *p, uint32_t count, int contig)
 {
 	struct blockpool *bp = &p->lp->bp;
+	uint64_t first;
+	int rc;
 
-	if (contig)
-		return blockpool_alloc_contig(bp, count, &srv->scratch[0]);
-	return blockpool_alloc_n(bp, count, srv->scratch);
+	if (!contig)
+		return blockpool_alloc_n_index(bp, count, srv->scratch_index);
+	rc = blockpool_alloc_contig(bp, count, &first);
+	if (rc == 0)
+		srv->scratch_index[0] = blockpool_index(bp, first);
+	return rc;
 }
 
 /*
- * Record blocks just taken in srv->scratch as held by c and send the reply,
- * split into frames of at most PROTO_MAX_INDICES indices.  A contiguous
- * grant is sent as its first index and count.
+ * Record blocks just taken in srv->scratch_index as held by c and send the
+ * reply, split into frames of at most PROTO_MAX_INDICES indices.  A
+ * contiguous grant is sent as its first index and count.
  */
 static void dpool_grant(struct server *srv, struct conn *c, struct dpool *p, uint32_t req_id,
 			uint32_t count, int contig, uint16_t reply_type)
 {
 	struct blockpool *bp = &p->lp->bp;
 	struct proto_block_reply *r = &txbuf.r;
-	uint32_t *index = srv->scratch_index;
-	uint32_t first_index = blockpool_index(bp, srv->scratch[0]);
+	const uint32_t *index = srv->scratch_index;
 	uint32_t nidx = contig ? 1 : count;
 	int cross_uid = scrub_cross_uid(srv, p);
 	int fd = -1;
 
 	for (uint32_t k = 0; k < count; k++) {
-		uint32_t i = contig ? first_index + k : blockpool_index(bp, srv->scratch[k]);
+		uint32_t i = contig ? index[0] + k : index[k];
 
-		index[k] = i;
 		p->owner[i] = c->slot;
 		p->gen[i]++;
 		p->holders[i] = 1;
-		if (cross_uid)
+		/* Only a block last held by another uid needs the call. */
+		if (cross_uid && p->last_uid[i] != (uint32_t)c->uid)
 			scrub_block_grant(srv, p, i, c->uid);
 	}
 	conn_count_blocks(c, p->id, (int32_t)count);
@@ -227,7 +227,7 @@ int dpool_request(struct server *srv, struct conn *c, struct dpool *p, uint32_t 
 	int rc;
 
 	if (count == 0) {
-		srv->scratch[0] = 0;
+		srv->scratch_index[0] = 0;
 		dpool_grant(srv, c, p, req_id, 0, contig, reply_type);
 		return 0;
 	}
@@ -350,32 +350,50 @@ static int dpool_check_free(const struct dpool *p, const struct conn *c, uint32_
 	return rc < 0 ? rc : -EPERM;
 }
 
-/* Drop c's hold on block i, the primary one first; the block goes back
- * when its last holder lets go. */
+/* One holder of block i lets go; the block goes back to the pool when the
+ * last one does, zeroed first when scrub says so.  1 when it went back. */
+static uint32_t dpool_unhold(struct server *srv, struct dpool *p, uint32_t i, int scrub)
+{
+	if (--p->holders[i] != 0)
+		return 0;
+	if (scrub)
+		scrub_block_free(srv, p, i);
+	blockpool_free_index(&p->lp->bp, i);
+	return 1;
+}
+
+/* Account for count of c's holds in p gone, freed of them back in the pool:
+ * once per request, not per block. */
+static void dpool_unhold_count(struct server *srv, struct conn *c, struct dpool *p,
+			       uint32_t count, uint32_t freed)
+{
+	c->pool_blocks[p->id] -= count;
+	c->blocks_held -= count;
+	c->bytes_held -= (uint64_t)count * p->lp->bp.stride;
+	srv->stats.frees += freed;
+}
+
+/* Drop c's attach hold on block i. */
+static void dpool_drop_xhold(struct conn *c, struct dpool *p, uint32_t i)
+{
+	struct xhold *prev = NULL;
+	struct xhold *x = xhold_find(c, p->lp->region_id, dpool_block_offset(p, i), 0, &prev);
+
+	if (prev)
+		prev->next = x->next;
+	else
+		c->xholds = x->next;
+	free(x);
+}
+
+/* Drop c's hold on block i, the primary one first. */
 static void dpool_drop(struct server *srv, struct conn *c, struct dpool *p, uint32_t i)
 {
-	struct blockpool *bp = &p->lp->bp;
-
-	if (p->owner[i] == c->slot) {
+	if (p->owner[i] == c->slot)
 		p->owner[i] = CONN_NONE;
-	} else {
-		struct xhold *prev = NULL;
-		struct xhold *x = xhold_find(c, p->lp->region_id, dpool_block_offset(p, i), 0, &prev);
-
-		if (prev)
-			prev->next = x->next;
-		else
-			c->xholds = x->next;
-		free(x);
-	}
-	c->pool_blocks[p->id]--;
-	c->blocks_held--;
-	c->bytes_held -= bp->stride;
-	if (--p->holders[i] == 0) {
-		scrub_block_free(srv, p, i);
-		blockpool_free(bp, blockpool_offset(bp, i));
-		srv->stats.frees++;
-	}
+	else
+		dpool_drop_xhold(c, p, i);
+	dpool_unhold_count(srv, c, p, 1, dpool_unhold(srv, p, i, scrub_on_free(srv, p)));
 }
 
 /*
@@ -407,8 +425,8 @@ int dpool_free(struct server *srv, struct conn *c, struct dpool *p, uint32_t cou
 {
 	const uint32_t n = p->lp->bp.num_blocks;
 	int contig = !!(flags & PROTO_F_CONTIG);
-	int rc = 0;
-	uint32_t k;
+	uint32_t k, freed = 0;
+	int rc = 0, scrub;
 
 	if (count == 0)
 		return 0;
@@ -423,18 +441,30 @@ int dpool_free(struct server *srv, struct conn *c, struct dpool *p, uint32_t cou
 
 		rc = i < n ? dpool_mark(p, c, i) : -EINVAL;
 	}
-	for (uint32_t j = 0; j < k; j++) {
-		uint32_t i = contig ? index[0] + j : index[j];
-
-		if (i < n && p->owner[i] == CONN_MARK)
-			p->owner[i] = c->slot;
-	}
 	for (struct xhold *x = c->xholds; x; x = x->next)
 		x->mark = 0;
-	if (rc < 0)
+	if (rc < 0) {
+		for (uint32_t j = 0; j < k; j++) {
+			uint32_t i = contig ? index[0] + j : index[j];
+
+			if (i < n && p->owner[i] == CONN_MARK)
+				p->owner[i] = c->slot;
+		}
 		return rc;
-	for (k = 0; k < count; k++)
-		dpool_drop(srv, c, p, contig ? index[0] + k : index[k]);
+	}
+	/* A block marked is c's primary hold; one listed again after that
+	 * (or unmarked) is an attach hold, as dpool_mark found. */
+	scrub = scrub_on_free(srv, p);
+	for (k = 0; k < count; k++) {
+		uint32_t i = contig ? index[0] + k : index[k];
+
+		if (p->owner[i] == CONN_MARK)
+			p->owner[i] = CONN_NONE;
+		else
+			dpool_drop_xhold(c, p, i);
+		freed += dpool_unhold(srv, p, i, scrub);
+	}
+	dpool_unhold_count(srv, c, p, count, freed);
 	dpool_kick(srv, p);
 	if (p->retired)
 		server_reap_pools(srv);  /* may free p */

@@ -145,12 +145,18 @@ int scrub_block_grant(struct server *srv, struct dpool *p, uint32_t i, uid_t uid
 	return rc;
 }
 
-/* A pool block's last holder let go. */
+/* Whether a block of pool p is zeroed when its last holder lets go (scrub =
+ * always); looked up once per request, not per block. */
+int scrub_on_free(const struct server *srv, const struct dpool *p)
+{
+	return policy(srv, p->lp->region_id) == CONFIG_SCRUB_ALWAYS;
+}
+
+/* Zero block i of pool p, whose last holder let go, when scrub_on_free. */
 void scrub_block_free(struct server *srv, struct dpool *p, uint32_t i)
 {
-	if (policy(srv, p->lp->region_id) == CONFIG_SCRUB_ALWAYS)
-		scrub_zero(srv, p->lp->region_id, p->lp->base + blockpool_offset(&p->lp->bp, i),
-			   p->lp->bp.stride);
+	scrub_zero(srv, p->lp->region_id, p->lp->base + blockpool_offset(&p->lp->bp, i),
+		   p->lp->bp.stride);
 }
 
 /* The chunk marks of a region, made on first use. */

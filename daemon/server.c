@@ -402,8 +402,6 @@ void server_free(struct server *srv)
 	srv->layout = NULL;
 	free(srv->conns);
 	srv->conns = NULL;
-	free(srv->scratch);
-	srv->scratch = NULL;
 	free(srv->scratch_index);
 	srv->scratch_index = NULL;
 	deadline_fini(&srv->deadlines);

@@ -182,8 +182,7 @@ struct server {
 	uint32_t nro_fds;
 	struct region_state *region_state;
 	uint32_t nregion_state;
-	uint64_t *scratch;           /* block offsets of the request being served */
-	uint32_t *scratch_index;     /* and their indices */
+	uint32_t *scratch_index;     /* block indices of the request being served */
 	uint32_t scratch_cap;
 	uint64_t heap_gen;
 	struct stats stats;
@@ -293,6 +292,7 @@ int scrub_guarded(struct server *srv, uint32_t region_id, uint64_t dst, const vo
 		  uint64_t len);
 int scrub_cross_uid(const struct server *srv, const struct dpool *p);
 int scrub_block_grant(struct server *srv, struct dpool *p, uint32_t i, uid_t uid);
+int scrub_on_free(const struct server *srv, const struct dpool *p);
 void scrub_block_free(struct server *srv, struct dpool *p, uint32_t i);
 int scrub_heap_grant(struct server *srv, uint32_t region_id, uint64_t off, uint64_t len,
 		     uid_t uid);

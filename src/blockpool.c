@@ -230,27 +230,56 @@ int blockpool_check_allocated(const struct blockpool *bp, uint64_t off)
 	return bit_test(bp, i) ? 0 : -EFAULT;
 }
 
+int blockpool_free_index(struct blockpool *bp, uint32_t i)
+{
+	if (!bp || i >= bp->num_blocks)
+		return -EINVAL;
+	if (!bit_test(bp, i))
+		return -EFAULT;
+	stack_push(bp, i);
+	return 0;
+}
+
 int blockpool_free(struct blockpool *bp, uint64_t off)
 {
-	int rc = blockpool_check_allocated(bp, off);
+	uint32_t i;
+	int rc;
 
-	if (rc < 0)
+	if (!bp)
+		return -EINVAL;
+	rc = offset_index(bp, off, &i);
+	return rc < 0 ? rc : blockpool_free_index(bp, i);
+}
+
+/* Check an n-block request: 1 to go ahead, 0 for n == 0, or -errno. */
+static int alloc_n_check(const struct blockpool *bp, size_t n, const void *out)
+{
+	if (!bp || (n && !out))
+		return -EINVAL;
+	if (n == 0)
+		return 0;
+	return n > bp->num_free ? -ENOMEM : 1;
+}
+
+int blockpool_alloc_n_index(struct blockpool *bp, size_t n, uint32_t *index)
+{
+	int rc = alloc_n_check(bp, n, index);
+
+	if (rc <= 0)
 		return rc;
-	stack_push(bp, blockpool_index(bp, off));
+	for (size_t k = 0; k < n; k++)
+		index[k] = stack_pop(bp);
+	note_used(bp);
 	return 0;
 }
 
 int blockpool_alloc_n(struct blockpool *bp, size_t n, uint64_t *offs)
 {
-	size_t k;
+	int rc = alloc_n_check(bp, n, offs);
 
-	if (!bp || (n && !offs))
-		return -EINVAL;
-	if (n == 0)
-		return 0;
-	if (n > bp->num_free)
-		return -ENOMEM;
-	for (k = 0; k < n; k++)
+	if (rc <= 0)
+		return rc;
+	for (size_t k = 0; k < n; k++)
 		offs[k] = blockpool_offset(bp, stack_pop(bp));
 	note_used(bp);
 	return 0;

@@ -75,6 +75,15 @@ int blockpool_free_contig(struct blockpool *bp, uint64_t first, size_t n);
 /* Validate without changing anything; same codes as the matching free. */
 int blockpool_check_allocated(const struct blockpool *bp, uint64_t off);
 
+/*
+ * The same by block index, for callers that keep indices (the daemon): no
+ * offset arithmetic.  blockpool_alloc_n_index writes n indices to index[];
+ * blockpool_free_index frees block i: -EINVAL if i is not a block of the
+ * pool, -EFAULT if it is not allocated.
+ */
+int blockpool_alloc_n_index(struct blockpool *bp, size_t n, uint32_t *index);
+int blockpool_free_index(struct blockpool *bp, uint32_t i);
+
 /* Whether n adjacent free blocks exist, without taking them. */
 int blockpool_can_alloc_contig(const struct blockpool *bp, size_t n);
 

@@ -96,6 +96,47 @@ static void test_alloc_n_ascending(void **state)
 	blockpool_fini(&bp);
 }
 
+/* The index API: same order, same errors, same state as the offset one. */
+static void test_index_api(void **state)
+{
+	struct blockpool bp;
+	uint32_t idx[6] = { 0 };
+	uint64_t off;
+
+	(void)state;
+	pool_init(&bp, 10, 9, 0);
+	assert_int_equal(blockpool_alloc_n_index(&bp, 0, NULL), 0);
+	assert_int_equal(blockpool_alloc_n_index(&bp, 3, NULL), -EINVAL);
+	assert_int_equal(blockpool_alloc_n_index(NULL, 3, idx), -EINVAL);
+	assert_int_equal(blockpool_alloc_n_index(&bp, 10, idx), -ENOMEM);
+	assert_int_equal(used_of(&bp), 0);
+	assert_int_equal(blockpool_alloc_n_index(&bp, 5, idx), 0);
+	for (uint32_t i = 0; i < 5; i++) {
+		assert_int_equal(idx[i], i);
+		assert_true(is_allocated(&bp, i));
+	}
+	assert_false(is_allocated(&bp, 5));
+	assert_int_equal(used_of(&bp), 5);
+	assert_int_equal(blockpool_free_index(&bp, 9), -EINVAL);
+	assert_int_equal(blockpool_free_index(&bp, UINT32_MAX), -EINVAL);
+	assert_int_equal(blockpool_free_index(NULL, 0), -EINVAL);
+	assert_int_equal(blockpool_free_index(&bp, 5), -EFAULT);
+	assert_int_equal(blockpool_free_index(&bp, 3), 0);
+	assert_int_equal(blockpool_free_index(&bp, 3), -EFAULT);
+	assert_int_equal(blockpool_free_index(&bp, 1), 0);
+	assert_int_equal(used_of(&bp), 3);
+	/* LIFO across both APIs: the last freed comes back first. */
+	assert_int_equal(blockpool_alloc(&bp, &off), 0);
+	assert_int_equal(off, 1 * 16);
+	assert_int_equal(blockpool_alloc_n_index(&bp, 2, idx), 0);
+	assert_int_equal(idx[0], 3);
+	assert_int_equal(idx[1], 5);
+	assert_int_equal(blockpool_free(&bp, 5 * 16), 0);
+	assert_false(is_allocated(&bp, 5));
+	assert_int_equal(used_of(&bp), 5);
+	blockpool_fini(&bp);
+}
+
 static void test_lifo(void **state)
 {
 	struct blockpool bp;
@@ -1090,6 +1131,7 @@ int main(void)
 		cmocka_unit_test(test_init_errors),
 		cmocka_unit_test(test_fresh_ascending),
 		cmocka_unit_test(test_alloc_n_ascending),
+		cmocka_unit_test(test_index_api),
 		cmocka_unit_test(test_lifo),
 		cmocka_unit_test(test_alignment),
 		cmocka_unit_test(test_count_zero),
