@@ -15,10 +15,14 @@
  *    finding the queue empty.  The one exception is a free that wants no
  *    reply: its sender did not wait, so its next request is usually right
  *    behind it, and is read at once (up to RX_FREE_RUN in a row).
- *  - Replies to the connection being served are staged and leave when its
- *    request is handled: one with send(), several (a grant split in frames,
- *    or waiters of this connection served by its own free) with a single
- *    sendmmsg.  sendmsg is used only to attach a region fd.
+ *  - Replies are staged, and leave once every ready connection of this loop
+ *    iteration has been served (conn_flush_replies, from the server's
+ *    prepare and check handles): the daemon does the work of all its ready
+ *    clients before it wakes any of them, and each connection's replies go
+ *    with one send(), or one sendmmsg for several (a grant split in frames,
+ *    several threads' requests, waiters served by one free).  sendmsg is
+ *    used only to attach a region fd, after what is staged for that
+ *    connection.
  */
 #include "autoconf.h"
 #include "log.h"
@@ -41,14 +45,22 @@ static union {
 } rxbuf;
 
 #define RX_FREE_RUN 16                  /* reads in a row after no-reply frees */
-#define TX_BATCH 16                     /* replies staged for one sendmmsg */
-#define TX_BYTES (4u * PROTO_MAX_MESSAGE) /* a grant of up to 4 frames */
+#define TX_BATCH 16                     /* replies in one sendmmsg */
+#define TX_ENTRIES 1024                 /* replies staged in one loop iteration */
+#define TX_BYTES (4u * PROTO_MAX_MESSAGE)
+#define TX_NONE UINT32_MAX
 
-/* Replies staged for the connection being served (txq.c), in order. */
+/* Replies staged in this loop iteration; each connection's are chained in
+ * order from c->tx_head through next. */
 static struct {
-	struct conn *c;
-	unsigned int n;
+	uint32_t n;
 	size_t used;
+	struct {
+		struct conn *c;         /* NULL once sent */
+		uint32_t next;
+		uint32_t len;
+		unsigned char *data;
+	} e[TX_ENTRIES];
 	struct mmsghdr msg[TX_BATCH];
 	struct iovec iov[TX_BATCH];
 	union {
@@ -58,7 +70,7 @@ static struct {
 } txq;
 
 static void on_poll(uv_poll_t *h, int status, int events);
-static void txq_flush(void);
+static void txq_send_conn(struct conn *c);
 
 static void read_comm(struct conn *c)
 {
@@ -96,6 +108,7 @@ int conn_create(struct server *srv, int fd, struct conn **out)
 		return -ENOMEM;
 	c->srv = srv;
 	c->fd = fd;
+	c->tx_head = c->tx_tail = TX_NONE;
 	c->id = srv->next_conn_id++;
 	c->pid = cred.pid;
 	c->uid = cred.uid;
@@ -161,8 +174,8 @@ void conn_close(struct conn *c)
 	if (c->closing)
 		return;
 	/* Replies staged before the hang-up (a refused hello's) still go. */
-	if (c == txq.c && txq.n > 0) {
-		txq_flush();
+	if (c->tx_head != TX_NONE) {
+		txq_send_conn(c);
 		if (c->closing)
 			return;
 	}
@@ -239,63 +252,92 @@ static int conn_send_now(struct conn *c, const void *buf, size_t len, int fd)
 	return outq_push(c, buf, len, fd);
 }
 
-/* Send the replies staged for the connection being served: one send, or one
- * sendmmsg for several; what the socket does not take is queued. */
-static void txq_flush(void)
+/* Send c's staged replies, in order: one send, or sendmmsg for several;
+ * what the socket does not take is queued. */
+static void txq_send_conn(struct conn *c)
 {
-	struct conn *c = txq.c;
-	unsigned int n = txq.n, sent = 0;
+	uint32_t i = c->tx_head;
 
-	txq.n = 0;
-	txq.used = 0;
-	if (n == 0 || c->closing)
-		return;
-	if (n == 1) {
-		conn_send_now(c, txq.iov[0].iov_base, txq.iov[0].iov_len, -1);
-		return;
-	}
-	if (!c->outq) {
-		int k;
+	c->tx_head = c->tx_tail = TX_NONE;
+	while (i != TX_NONE && !c->closing) {
+		unsigned int n = 0, sent = 0;
 
-		for (unsigned int i = 0; i < n; i++) {
-			memset(&txq.msg[i], 0, sizeof(txq.msg[i]));
-			txq.msg[i].msg_hdr.msg_iov = &txq.iov[i];
-			txq.msg[i].msg_hdr.msg_iovlen = 1;
+		for (; i != TX_NONE && n < TX_BATCH; i = txq.e[i].next, n++) {
+			txq.iov[n].iov_base = txq.e[i].data;
+			txq.iov[n].iov_len = txq.e[i].len;
+			txq.e[i].c = NULL;
 		}
-		do
-			k = sendmmsg(c->fd, txq.msg, n, MSG_DONTWAIT | MSG_NOSIGNAL);
-		while (k < 0 && errno == EINTR);
-		if (k < 0 && errno != EAGAIN) {
-			conn_close(c);
-			return;
+		if (n == 1) {
+			conn_send_now(c, txq.iov[0].iov_base, txq.iov[0].iov_len, -1);
+			continue;
 		}
-		sent = k < 0 ? 0 : (unsigned int)k;
+		if (!c->outq) {
+			int k;
+
+			for (unsigned int j = 0; j < n; j++) {
+				memset(&txq.msg[j], 0, sizeof(txq.msg[j]));
+				txq.msg[j].msg_hdr.msg_iov = &txq.iov[j];
+				txq.msg[j].msg_hdr.msg_iovlen = 1;
+			}
+			do
+				k = sendmmsg(c->fd, txq.msg, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+			while (k < 0 && errno == EINTR);
+			if (k < 0 && errno != EAGAIN) {
+				conn_close(c);
+				break;
+			}
+			sent = k < 0 ? 0 : (unsigned int)k;
+		}
+		for (unsigned int j = sent; j < n && !c->closing; j++)
+			outq_push(c, txq.iov[j].iov_base, txq.iov[j].iov_len, -1);
 	}
-	for (unsigned int i = sent; i < n && !c->closing; i++)
-		outq_push(c, txq.iov[i].iov_base, txq.iov[i].iov_len, -1);
+	/* Entries left by a close are dropped. */
+	for (; i != TX_NONE; i = txq.e[i].next)
+		txq.e[i].c = NULL;
 }
 
 /*
- * Send a reply.  Replies to the connection being served are staged (see the
- * top of this file), up to TX_BATCH of them; anything else, and any reply
- * with an fd, goes out at once, after what is staged for its connection.
+ * Send every staged reply.  Sending may close a connection, and the close
+ * may stage replies to others (blocks it released go to their waiters):
+ * those are sent by the same loop.  Called by the server before the loop
+ * blocks and after each round of I/O callbacks.
+ */
+void conn_flush_replies(void)
+{
+	for (uint32_t i = 0; i < txq.n; i++)
+		if (txq.e[i].c)
+			txq_send_conn(txq.e[i].c);
+	txq.n = 0;
+	txq.used = 0;
+}
+
+/*
+ * Send a reply: staged (see the top of this file) while there is room;
+ * otherwise, and for a reply with an fd, at once, after what is staged for
+ * its connection.
  */
 int conn_send(struct conn *c, const void *buf, size_t len, int fd)
 {
 	if (c->closing)
 		return -ENOTCONN;
-	if (c == txq.c) {
-		if (fd < 0 && txq.n < TX_BATCH && txq.used + len <= TX_BYTES) {
-			unsigned char *dst = txq.buf.bytes + txq.used;
+	if (fd < 0 && txq.n < TX_ENTRIES && txq.used + len <= TX_BYTES) {
+		uint32_t i = txq.n++;
 
-			memcpy(dst, buf, len);
-			txq.iov[txq.n].iov_base = dst;
-			txq.iov[txq.n].iov_len = len;
-			txq.n++;
-			txq.used += (len + 7) & ~(size_t)7;
-			return 0;
-		}
-		txq_flush();
+		txq.e[i].c = c;
+		txq.e[i].next = TX_NONE;
+		txq.e[i].len = (uint32_t)len;
+		txq.e[i].data = txq.buf.bytes + txq.used;
+		memcpy(txq.e[i].data, buf, len);
+		txq.used += (len + 7) & ~(size_t)7;
+		if (c->tx_head == TX_NONE)
+			c->tx_head = i;
+		else
+			txq.e[c->tx_tail].next = i;
+		c->tx_tail = i;
+		return 0;
+	}
+	if (c->tx_head != TX_NONE) {
+		txq_send_conn(c);
 		if (c->closing)
 			return -ENOTCONN;
 	}
@@ -868,16 +910,13 @@ static void conn_handle(struct conn *c, const void *buf, size_t len)
 }
 
 /*
- * Serve one received message of len bytes: the path of every request after
- * recv, its replies staged and sent when it is handled.  The fuzzing harness
- * feeds messages through here too.
+ * Serve one message of len bytes as if recv had just read it, and send its
+ * replies: the fuzzing harness's way in.
  */
 void conn_feed(struct conn *c, const void *buf, size_t len)
 {
-	txq.c = c;
 	conn_handle(c, buf, len);
-	txq_flush();
-	txq.c = NULL;
+	conn_flush_replies();
 }
 
 /* A free whose sender asked for no reply, and so did not wait for one. */
@@ -912,7 +951,7 @@ void conn_read(struct conn *c)
 			conn_close(c);
 			return;
 		}
-		conn_feed(c, rxbuf.bytes, (size_t)n);
+		conn_handle(c, rxbuf.bytes, (size_t)n);
 		if (!is_async_free((size_t)n))
 			return;
 	}

@@ -77,14 +77,32 @@ int server_prepare(struct server *srv)
 	return 0;
 }
 
-/* Start serving on loop: signals, the wait timer, and the listening socket
- * (bound by server_listen). */
+/* Replies are staged during a loop iteration (see client.c) and sent here:
+ * before the loop blocks, and after each round of I/O callbacks. */
+static void on_flush_prepare(uv_prepare_t *h)
+{
+	(void)h;
+	conn_flush_replies();
+}
+
+static void on_flush_check(uv_check_t *h)
+{
+	(void)h;
+	conn_flush_replies();
+}
+
+/* Start serving on loop: signals, the wait timer, the reply flush, and the
+ * listening socket (bound by server_listen). */
 void server_start(struct server *srv, uv_loop_t *loop)
 {
 	srv->loop = loop;
 	srv->started_ms = uv_now(loop);
 	scrub_init();
 	uv_timer_init(loop, &srv->timer);
+	uv_prepare_init(loop, &srv->flush_prepare);
+	uv_check_init(loop, &srv->flush_check);
+	uv_prepare_start(&srv->flush_prepare, on_flush_prepare);
+	uv_check_start(&srv->flush_check, on_flush_check);
 	uv_signal_init(loop, &srv->sigterm);
 	uv_signal_init(loop, &srv->sigint);
 	uv_signal_init(loop, &srv->sighup);
@@ -368,6 +386,9 @@ void server_stop(struct server *srv)
 	uv_poll_stop(&srv->listen_poll);
 	uv_close((uv_handle_t *)&srv->listen_poll, on_close_noop);
 	uv_close((uv_handle_t *)&srv->timer, on_close_noop);
+	conn_flush_replies();
+	uv_close((uv_handle_t *)&srv->flush_prepare, on_close_noop);
+	uv_close((uv_handle_t *)&srv->flush_check, on_close_noop);
 	uv_close((uv_handle_t *)&srv->sigterm, on_close_noop);
 	uv_close((uv_handle_t *)&srv->sigint, on_close_noop);
 	uv_close((uv_handle_t *)&srv->sighup, on_close_noop);

@@ -138,6 +138,7 @@ struct conn {
 	uint64_t blocks_held;
 	struct outmsg *outq, *outq_tail;
 	size_t outq_bytes;
+	uint32_t tx_head, tx_tail;   /* replies staged this loop iteration */
 	int poll_events;
 	uint64_t connected_ms;       /* loop clock at accept */
 };
@@ -160,6 +161,8 @@ struct server {
 	uv_poll_t listen_poll;
 	uv_signal_t sigterm, sigint, sighup;
 	uv_timer_t timer;
+	uv_prepare_t flush_prepare;  /* send staged replies before the loop blocks */
+	uv_check_t flush_check;      /* and after each round of I/O callbacks */
 	int listen_fd;
 	int listen_activated;        /* fd came from systemd; do not unlink */
 	char socket_path[108];
@@ -229,6 +232,7 @@ int server_may_admin(const struct server *srv, const struct conn *c);
 int conn_create(struct server *srv, int fd, struct conn **out);
 void conn_close(struct conn *c);
 void conn_feed(struct conn *c, const void *buf, size_t len);
+void conn_flush_replies(void);
 void conn_read(struct conn *c);
 int conn_send(struct conn *c, const void *buf, size_t len, int fd);
 int conn_send_status(struct conn *c, uint16_t type, uint32_t id, int status);

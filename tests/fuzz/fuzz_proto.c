@@ -428,6 +428,7 @@ static void peer_feed(struct peer *p, const void *buf, size_t len, int pass_fd, 
 			fail("cannot send a message with a descriptor");
 		close(fd);
 		conn_read(p->c);
+		conn_flush_replies();
 	} else {
 		conn_feed(p->c, buf, len);
 	}
