@@ -108,6 +108,7 @@ struct client_pending {
 	uint16_t type;
 	int done;
 	int status;
+	int fd_reply;                /* the reply may bring a region fd */
 	/* Block grants go straight into the caller's array. */
 	void **blocks;
 	uint32_t count;
@@ -121,7 +122,9 @@ struct shmpool {
 	pthread_mutex_t lock;
 	pthread_cond_t idle;         /* busy reached 0 while closing */
 	int fd;
-	int reading;                 /* a thread is in recvmsg */
+	int reading;                 /* a thread is reading the socket */
+	int reading_plain;           /* with recv(), which drops any fd */
+	unsigned fd_wanted;          /* calls in flight whose reply may bring an fd */
 	int dead;                    /* the daemon went away */
 	int closing;                 /* shmpool_disconnect has begun */
 	int forked;                  /* this is a copy inherited across fork */

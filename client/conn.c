@@ -7,7 +7,13 @@
  * becomes the reader, receives replies without the lock and hands each to
  * the record whose id it echoes.  When its own reply has come, it passes the
  * reader role to another waiting caller.  A single-threaded caller thus pays
- * one sendmsg and one recvmsg per call and nothing else.
+ * one send and one receive per call and nothing else.
+ *
+ * The receive is recv(), which costs less than recvmsg, unless a call in
+ * flight may be answered with a region fd (fd_wanted): recv would let the
+ * kernel drop it.  A call that may bring an fd while the reader is already in
+ * recv first sends PROTO_SYNC; the daemon answers in order, so the reader is
+ * back with the SYNC reply, and reads with recvmsg, before the fd comes.
  */
 #include "client.h"
 
@@ -152,11 +158,30 @@ static struct client_pending *pending_find(shmpool_t *sp, uint32_t id)
 	return NULL;
 }
 
+/* Requests whose reply may carry a region fd: the first reply naming a
+ * region this connection has not been sent. */
+static int reply_may_carry_fd(uint16_t type)
+{
+	switch (type) {
+	case PROTO_POOL_OPEN:
+	case PROTO_POOL_CREATE:
+	case PROTO_GROUP_ALLOC:
+	case PROTO_HEAP_ALLOC:
+	case PROTO_HEAP_REALLOC:
+	case PROTO_ATTACH:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 static void pending_add(shmpool_t *sp, struct client_pending *p, uint16_t type)
 {
 	pthread_cond_init(&p->cond, NULL);
 	p->id = conn_next_id(sp);
 	p->type = type;
+	p->fd_reply = reply_may_carry_fd(type);
+	sp->fd_wanted += (unsigned)p->fd_reply;
 	p->prev = NULL;
 	p->next = sp->pending;
 	if (sp->pending)
@@ -174,6 +199,7 @@ static void pending_remove(shmpool_t *sp, struct client_pending *p)
 		sp->pending = p->next;
 	if (p->next)
 		p->next->prev = p->prev;
+	sp->fd_wanted -= (unsigned)p->fd_reply;
 	pthread_cond_destroy(&p->cond);
 	if (sp->reading)
 		return;
@@ -440,10 +466,17 @@ static int conn_wait(shmpool_t *sp, struct client_pending *p)
 			continue;
 		}
 		sp->reading = 1;
+		sp->reading_plain = sp->fd_wanted == 0;
 		pthread_mutex_unlock(&sp->lock);
-		n = proto_recv(sp->fd, sp->rx, PROTO_MAX_MESSAGE, &fd, 0);
+		if (sp->reading_plain) {
+			fd = -1;
+			n = proto_recv_plain(sp->fd, sp->rx, PROTO_MAX_MESSAGE, 0);
+		} else {
+			n = proto_recv(sp->fd, sp->rx, PROTO_MAX_MESSAGE, &fd, 0);
+		}
 		pthread_mutex_lock(&sp->lock);
 		sp->reading = 0;
+		sp->reading_plain = 0;
 		if (n > 0)
 			conn_dispatch(sp, (size_t)n, fd);
 		else
@@ -460,7 +493,16 @@ int client_call(shmpool_t *sp, struct client_pending *p, void *msg, size_t len)
 	pending_add(sp, p, hdr->type);
 	hdr->version = SHMPOOL_PROTO_VERSION;
 	hdr->id = p->id;
-	rc = conn_send(sp, msg, len);
+	rc = 0;
+	if (p->fd_reply && sp->reading_plain) {
+		/* Bring the reader back before the fd comes (see the top of
+		 * this file).  Nobody waits for this reply. */
+		struct proto_hdr sync = { .type = PROTO_SYNC };
+
+		rc = client_send_async(sp, &sync, sizeof(sync));
+	}
+	if (rc == 0)
+		rc = conn_send(sp, msg, len);
 	if (rc == 0)
 		rc = conn_wait(sp, p);
 	pending_remove(sp, p);

@@ -884,6 +884,9 @@ static void conn_dispatch(struct conn *c, size_t len)
 	case PROTO_RELOAD:
 		ctl_reload(c, (const void *)rxbuf.bytes);
 		break;
+	case PROTO_SYNC:
+		conn_send_status(c, PROTO_SYNC | PROTO_REPLY, id, 0);
+		break;
 	}
 }
 

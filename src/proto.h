@@ -13,6 +13,9 @@
  * connection shared by many threads can match replies to callers.  Frees are
  * fire-and-forget unless PROTO_F_SYNC is set; an error the daemon finds in an
  * unacknowledged free comes back as an unsolicited PROTO_NOTIFY_ERROR (id 0).
+ * PROTO_SYNC does nothing and is answered at once: replies to a connection
+ * leave in the order of its requests, so the client library uses it to bring
+ * a thread reading with recv() back before a reply with an fd comes.
  *
  * Bump SHMPOOL_PROTO_VERSION whenever anything in this file changes.
  */
@@ -22,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SHMPOOL_PROTO_VERSION 1
+#define SHMPOOL_PROTO_VERSION 2
 
 #define PROTO_NAME_MAX 64                       /* names, NUL included */
 #define PROTO_REF_SIZE 16
@@ -58,7 +61,8 @@ enum proto_type {
 	PROTO_STATS,
 	PROTO_MAP,
 	PROTO_RELOAD,
-	PROTO_TYPE_LAST = PROTO_RELOAD,
+	PROTO_SYNC,                             /* no effect: replied at once, in order */
+	PROTO_TYPE_LAST = PROTO_SYNC,
 
 	/* Daemon to client, unsolicited. */
 	PROTO_NOTIFY_ERROR = 0x7f00,            /* an error found in a fire-and-forget free */

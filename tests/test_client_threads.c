@@ -40,7 +40,16 @@ static const char config[] =
 	"[pool one]\n"
 	"region = r0\n"
 	"block_size = 64\n"
-	"blocks = 1\n";
+	"blocks = 1\n"
+	"[region r1]\n"
+	"size = 1M\n"
+	"[pool q]\n"
+	"region = r1\n"
+	"block_size = 64\n"
+	"blocks = 8\n"
+	"[region r2]\n"
+	"size = 1M\n"
+	"attr = non-cacheable\n";
 
 static struct harness h;
 
@@ -410,10 +419,62 @@ static void test_disconnect_cancels(void **state)
 	shmpool_disconnect(holder);
 }
 
+/*
+ * A thread blocked in the daemon reads the shared socket with recv(), which
+ * would drop a descriptor.  Calls of other threads that bring a region's fd
+ * (a pool in a region not seen yet, a heap allocation in one) must get it
+ * all the same, and the blocked thread its block afterwards.
+ */
+static void test_fd_while_blocked(void **state)
+{
+	shmpool_t *holder = NULL, *sp = NULL;
+	shmpool_pool_t *hp = NULL, *q = NULL;
+	struct blocked forever = { .timeout = SHMPOOL_FOREVER, .rc = 1 };
+	void *blk = NULL, *qb = NULL, *hb = NULL;
+	pthread_t t;
+
+	(void)state;
+	harness_watchdog(60, HUNG);
+	assert_int_equal(shmpool_connect(h.socket, &holder), 0);
+	assert_int_equal(shmpool_pool_open(holder, "one", &hp), 0);
+	assert_int_equal(shmpool_block_alloc(hp, &blk, SHMPOOL_NO_WAIT), 0);
+	assert_int_equal(shmpool_connect(h.socket, &sp), 0);
+	assert_int_equal(shmpool_pool_open(sp, "one", &forever.pool), 0);
+	assert_int_equal(pthread_create(&t, NULL, blocked_main, &forever), 0);
+	testutil_wait_waiters(hp, 1);
+
+	/* r1's fd comes with the pool; the block is usable memory. */
+	assert_int_equal(shmpool_pool_open(sp, "q", &q), 0);
+	assert_int_equal(shmpool_block_alloc(q, &qb, SHMPOOL_NO_WAIT), 0);
+	memset(qb, 0x5a, 64);
+	assert_int_equal(((unsigned char *)qb)[63], 0x5a);
+	/* r2's fd comes with the first allocation in it. */
+	assert_int_equal(shmpool_alloc(sp, SHMPOOL_ATTR_NON_CACHEABLE, 100, &hb), 0);
+	memset(hb, 0xa5, 100);
+	assert_int_equal(((unsigned char *)hb)[99], 0xa5);
+	assert_int_equal(shmpool_free(sp, hb), 0);
+	assert_int_equal(shmpool_block_free(q, qb), 0);
+	assert_int_equal(forever.rc, 1);
+
+	/* And the blocked thread still gets its block. */
+	assert_int_equal(shmpool_block_free(hp, blk), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(forever.rc, 0);
+	assert_non_null(forever.block);
+	assert_int_equal(shmpool_block_free(forever.pool, forever.block), 0);
+	harness_watchdog(0, NULL);
+	shmpool_pool_close(q);
+	shmpool_pool_close(forever.pool);
+	shmpool_pool_close(hp);
+	shmpool_disconnect(sp);
+	shmpool_disconnect(holder);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_disconnect_cancels, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fd_while_blocked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads_share_connection, setup, teardown),
 	};
 

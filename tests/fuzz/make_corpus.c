@@ -454,6 +454,13 @@ static void seeds_admin(void)
 	block_alloc(OP_CONN_B, 0, 2, 0, 0);
 	bare(OP_CONN_B, PROTO_RELOAD);
 	seed_write("reload");
+
+	seed_begin(SETUP(ID_OWN, ID_NONE) | SETUP_HELLO);
+	block_alloc(0, 0, 1, 0, 0);
+	bare(0, PROTO_SYNC);
+	bare(OP_NO_READ, PROTO_SYNC);
+	bare(OP_PASS_FD, PROTO_SYNC);
+	seed_write("sync");
 }
 
 static void seeds_malformed(void)
