@@ -345,12 +345,13 @@ static uint64_t now_ms(void)
 void server_arm_timer(struct server *srv)
 {
 	struct deadline_entry *e = deadline_first(&srv->deadlines);
-	uint64_t now = now_ms();
+	uint64_t now;
 
 	if (!e) {
 		uv_timer_stop(&srv->timer);
 		return;
 	}
+	now = now_ms();
 	uv_update_time(srv->loop);
 	uv_timer_start(&srv->timer, on_timer, e->when > now ? e->when - now : 0, 0);
 }
