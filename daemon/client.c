@@ -957,6 +957,9 @@ void conn_read(struct conn *c)
 		conn_handle(c, rxbuf.bytes, (size_t)n);
 		if (!is_async_free((size_t)n))
 			return;
+		/* Waiters this free served need not wait for the next read. */
+		if (txq.n > 0)
+			conn_flush_replies();
 	}
 }
 
