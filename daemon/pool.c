@@ -350,15 +350,14 @@ static int dpool_check_free(const struct dpool *p, const struct conn *c, uint32_
 	return rc < 0 ? rc : -EPERM;
 }
 
-/* One holder of block i lets go; the block goes back to the pool when the
- * last one does, zeroed first when scrub says so.  1 when it went back. */
+/* One holder of block i lets go: 1 when it was the last, and the block is
+ * to go back to the pool (zeroed first when scrub says so). */
 static uint32_t dpool_unhold(struct server *srv, struct dpool *p, uint32_t i, int scrub)
 {
 	if (--p->holders[i] != 0)
 		return 0;
 	if (scrub)
 		scrub_block_free(srv, p, i);
-	blockpool_free_index(&p->lp->bp, i);
 	return 1;
 }
 
@@ -389,11 +388,16 @@ static void dpool_drop_xhold(struct conn *c, struct dpool *p, uint32_t i)
 /* Drop c's hold on block i, the primary one first. */
 static void dpool_drop(struct server *srv, struct conn *c, struct dpool *p, uint32_t i)
 {
+	uint32_t freed;
+
 	if (p->owner[i] == c->slot)
 		p->owner[i] = CONN_NONE;
 	else
 		dpool_drop_xhold(c, p, i);
-	dpool_unhold_count(srv, c, p, 1, dpool_unhold(srv, p, i, scrub_on_free(srv, p)));
+	freed = dpool_unhold(srv, p, i, scrub_on_free(srv, p));
+	if (freed)
+		blockpool_free_index(&p->lp->bp, i);
+	dpool_unhold_count(srv, c, p, 1, freed);
 }
 
 /*
@@ -453,7 +457,8 @@ int dpool_free(struct server *srv, struct conn *c, struct dpool *p, uint32_t cou
 		return rc;
 	}
 	/* A block marked is c's primary hold; one listed again after that
-	 * (or unmarked) is an attach hold, as dpool_mark found. */
+	 * (or unmarked) is an attach hold, as dpool_mark found.  Blocks whose
+	 * last holder this was go back to the pool in one call. */
 	scrub = scrub_on_free(srv, p);
 	for (k = 0; k < count; k++) {
 		uint32_t i = contig ? index[0] + k : index[k];
@@ -462,8 +467,10 @@ int dpool_free(struct server *srv, struct conn *c, struct dpool *p, uint32_t cou
 			p->owner[i] = CONN_NONE;
 		else
 			dpool_drop_xhold(c, p, i);
-		freed += dpool_unhold(srv, p, i, scrub);
+		if (dpool_unhold(srv, p, i, scrub))
+			srv->scratch_index[freed++] = i;
 	}
+	blockpool_free_n_index(&p->lp->bp, freed, srv->scratch_index);
 	dpool_unhold_count(srv, c, p, count, freed);
 	dpool_kick(srv, p);
 	if (p->retired)

@@ -286,26 +286,19 @@ int blockpool_alloc_n(struct blockpool *bp, size_t n, uint64_t *offs)
 }
 
 /*
- * Every entry is checked before anything is freed.  A block listed twice
- * passes the check (it is allocated at that point), so the second pass
- * notices a bit that this very call has already cleared and pushes back
- * what it freed; popping in reverse order restores the stack exactly, with
- * no per-call memory.
+ * The second half of a multi-block free, every entry already checked: by
+ * index, or (index NULL) by offset.  A block listed twice passes the check
+ * (it is allocated at that point), so this notices a bit that this very call
+ * has already cleared and pushes back what it freed; popping in reverse
+ * order restores the stack exactly, with no per-call memory.
  */
-int blockpool_free_n(struct blockpool *bp, size_t n, const uint64_t *offs)
+static int free_checked(struct blockpool *bp, size_t n, const uint32_t *index,
+			const uint64_t *offs)
 {
 	size_t k;
-	int rc;
 
-	if (!bp || (n && !offs))
-		return -EINVAL;
 	for (k = 0; k < n; k++) {
-		rc = blockpool_check_allocated(bp, offs[k]);
-		if (rc < 0)
-			return rc;
-	}
-	for (k = 0; k < n; k++) {
-		uint32_t i = blockpool_index(bp, offs[k]);
+		uint32_t i = index ? index[k] : blockpool_index(bp, offs[k]);
 
 		if (!bit_test(bp, i))
 			goto fail_duplicate;
@@ -317,6 +310,34 @@ fail_duplicate:
 	while (k-- > 0)
 		stack_pop(bp);
 	return -EFAULT;
+}
+
+/* Every entry is checked before anything is freed. */
+int blockpool_free_n(struct blockpool *bp, size_t n, const uint64_t *offs)
+{
+	int rc;
+
+	if (!bp || (n && !offs))
+		return -EINVAL;
+	for (size_t k = 0; k < n; k++) {
+		rc = blockpool_check_allocated(bp, offs[k]);
+		if (rc < 0)
+			return rc;
+	}
+	return free_checked(bp, n, NULL, offs);
+}
+
+int blockpool_free_n_index(struct blockpool *bp, size_t n, const uint32_t *index)
+{
+	if (!bp || (n && !index))
+		return -EINVAL;
+	for (size_t k = 0; k < n; k++) {
+		if (index[k] >= bp->num_blocks)
+			return -EINVAL;
+		if (!bit_test(bp, index[k]))
+			return -EFAULT;
+	}
+	return free_checked(bp, n, index, NULL);
 }
 
 int blockpool_can_alloc_contig(const struct blockpool *bp, size_t n)

@@ -83,6 +83,8 @@ int blockpool_check_allocated(const struct blockpool *bp, uint64_t off);
  */
 int blockpool_alloc_n_index(struct blockpool *bp, size_t n, uint32_t *index);
 int blockpool_free_index(struct blockpool *bp, uint32_t i);
+/* All or nothing, as blockpool_free_n. */
+int blockpool_free_n_index(struct blockpool *bp, size_t n, const uint32_t *index);
 
 /* Whether n adjacent free blocks exist, without taking them. */
 int blockpool_can_alloc_contig(const struct blockpool *bp, size_t n);

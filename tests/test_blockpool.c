@@ -137,6 +137,41 @@ static void test_index_api(void **state)
 	blockpool_fini(&bp);
 }
 
+/* blockpool_free_n_index is all or nothing, as blockpool_free_n. */
+static void test_free_n_index(void **state)
+{
+	struct blockpool bp;
+	uint32_t idx[4], bad[3];
+	uint64_t off;
+
+	(void)state;
+	pool_init(&bp, 64, 8, 0);
+	assert_int_equal(blockpool_alloc_n_index(&bp, 4, idx), 0);
+	assert_int_equal(blockpool_free_n_index(&bp, 0, NULL), 0);
+	assert_int_equal(blockpool_free_n_index(&bp, 2, NULL), -EINVAL);
+	bad[0] = 0;
+	bad[1] = 8;
+	assert_int_equal(blockpool_free_n_index(&bp, 2, bad), -EINVAL);
+	bad[1] = 6;
+	assert_int_equal(blockpool_free_n_index(&bp, 2, bad), -EFAULT);
+	/* Listed twice: each entry is allocated when checked, the second
+	 * is caught while freeing, and the first is put back. */
+	bad[0] = 1;
+	bad[1] = 2;
+	bad[2] = 1;
+	assert_int_equal(blockpool_free_n_index(&bp, 3, bad), -EFAULT);
+	assert_int_equal(used_of(&bp), 4);
+	for (uint32_t i = 0; i < 4; i++)
+		assert_true(is_allocated(&bp, i));
+	assert_int_equal(blockpool_free_n_index(&bp, 3, idx + 1), 0);
+	assert_int_equal(used_of(&bp), 1);
+	assert_true(is_allocated(&bp, 0));
+	/* LIFO: the last of the list comes back first. */
+	assert_int_equal(blockpool_alloc(&bp, &off), 0);
+	assert_int_equal(off, 3 * 64);
+	blockpool_fini(&bp);
+}
+
 static void test_lifo(void **state)
 {
 	struct blockpool bp;
@@ -1132,6 +1167,7 @@ int main(void)
 		cmocka_unit_test(test_fresh_ascending),
 		cmocka_unit_test(test_alloc_n_ascending),
 		cmocka_unit_test(test_index_api),
+		cmocka_unit_test(test_free_n_index),
 		cmocka_unit_test(test_lifo),
 		cmocka_unit_test(test_alignment),
 		cmocka_unit_test(test_count_zero),
