@@ -20,9 +20,9 @@
  *    prepare and check handles): the daemon does the work of all its ready
  *    clients before it wakes any of them, and each connection's replies go
  *    with one send(), or one sendmmsg for several (a grant split in frames,
- *    several threads' requests, waiters served by one free).  sendmsg is
- *    used only to attach a region fd, after what is staged for that
- *    connection.
+ *    several of its threads' waits served by one free or one close).
+ *    sendmsg is used only to attach a region fd, after what is staged for
+ *    that connection.
  */
 #include "autoconf.h"
 #include "log.h"
