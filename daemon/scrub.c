@@ -179,9 +179,10 @@ static uint32_t *marks_of(struct server *srv, uint32_t region_id, uint64_t *chun
 		if (!st->marks)
 			return NULL;
 		/* memfd and hugetlb memory starts out zero; a shm object or a
-		 * file may hold anything an earlier run left in it. */
+		 * file may hold anything an earlier run left in it, and any
+		 * region what was written while uids were not tracked. */
 		for (size_t k = 0; k < n; k++)
-			st->marks[k] = reg->backing == CONFIG_BACKING_SHM ||
+			st->marks[k] = st->dirty || reg->backing == CONFIG_BACKING_SHM ||
 				       reg->backing == CONFIG_BACKING_FILE ? MARK_MIXED : MARK_NONE;
 		st->chunk = c;
 		st->nmarks = n;
@@ -272,6 +273,30 @@ void scrub_pool_init(struct server *srv, struct dpool *p)
 			m = m == MARK_NONE ? marks[k] : MARK_MIXED;
 		}
 		p->last_uid[i] = m;
+	}
+}
+
+/*
+ * A reload made a region cross-uid that was not: who wrote its memory
+ * meanwhile was not tracked, so every heap chunk and every pool block in it
+ * counts as written by several uids, and is zeroed before its next grant.
+ */
+void scrub_history_lost(struct server *srv, uint32_t region_id)
+{
+	struct region_state *st = state_of(srv, region_id);
+
+	if (st) {
+		st->dirty = 1;
+		for (size_t k = 0; k < st->nmarks; k++)
+			st->marks[k] = MARK_MIXED;
+	}
+	for (uint32_t id = 0; id < srv->npools; id++) {
+		struct dpool *p = srv->pools[id];
+
+		if (!p || p->lp->region_id != region_id)
+			continue;
+		for (uint32_t i = 0; i < p->lp->bp.num_blocks; i++)
+			p->last_uid[i] = MARK_MIXED;
 	}
 }
 

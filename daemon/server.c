@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -604,6 +606,120 @@ int server_reload(struct server *srv, char *report, size_t len)
 	return rc;
 }
 
+/* Add a line to a reload report; what does not fit is cut off. */
+static void report_add(char *report, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void report_add(char *report, size_t len, const char *fmt, ...)
+{
+	size_t used = strlen(report);
+	va_list ap;
+	int n;
+
+	if (used + 1 >= len)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(report + used, len - used, fmt, ap);
+	va_end(ap);
+	if (n >= 0 && used + (size_t)n + 1 < len) {
+		report[used + n] = '\n';
+		report[used + n + 1] = '\0';
+	}
+}
+
+static int ids_same(const uint32_t *a, size_t na, const uint32_t *b, size_t nb)
+{
+	return na == nb && (na == 0 || memcmp(a, b, na * sizeof(*a)) == 0);
+}
+
+static int acl_same(const struct config_acl *a, const struct config_acl *b)
+{
+	return ids_same(a->allow_users, a->nallow_users, b->allow_users, b->nallow_users) &&
+	       ids_same(a->allow_groups, a->nallow_groups, b->allow_groups, b->nallow_groups) &&
+	       ids_same(a->read_only_users, a->nread_only_users, b->read_only_users,
+			b->nread_only_users) &&
+	       ids_same(a->read_only_groups, a->nread_only_groups, b->read_only_groups,
+			b->nread_only_groups);
+}
+
+/*
+ * Report what a reload changes in who may use what and how much: [limits],
+ * the access lists, quotas and scrub policies of the regions, pools and heap
+ * instances that stay (layout_reload reports what comes and goes).
+ */
+static void report_access_changes(const struct config *o, const struct config *n, char *report,
+				  size_t len)
+{
+	const struct config_limits *ol = &o->limits, *nl = &n->limits;
+
+	if (ol->max_clients_per_uid != nl->max_clients_per_uid)
+		report_add(report, len, "[limits] max_clients_per_uid changed to %u",
+			   nl->max_clients_per_uid);
+	if (ol->max_bytes_per_client != nl->max_bytes_per_client)
+		report_add(report, len, "[limits] max_bytes_per_client changed to %llu",
+			   (unsigned long long)nl->max_bytes_per_client);
+	if (ol->max_blocks_per_client != nl->max_blocks_per_client)
+		report_add(report, len, "[limits] max_blocks_per_client changed to %llu",
+			   (unsigned long long)nl->max_blocks_per_client);
+	if (ol->max_waits_per_client != nl->max_waits_per_client)
+		report_add(report, len, "[limits] max_waits_per_client changed to %u",
+			   nl->max_waits_per_client);
+	if (ol->max_message_size != nl->max_message_size)
+		report_add(report, len, "[limits] max_message_size changed to %u",
+			   nl->max_message_size);
+	for (size_t i = 0; i < n->nregions; i++) {
+		const struct config_region *nr = &n->regions[i];
+		const struct config_region *or = config_region_find(o, nr->name);
+
+		if (!or)
+			continue;
+		if (!acl_same(&or->acl, &nr->acl))
+			report_add(report, len, "region '%s': access lists changed", nr->name);
+		if (or->scrub != nr->scrub)
+			report_add(report, len, "region '%s': scrub changed to %s", nr->name,
+				   config_scrub_name(nr->scrub));
+	}
+	for (size_t i = 0; i < n->npools; i++) {
+		const struct config_pool *np = &n->pools[i];
+		const struct config_pool *op = config_pool_find(o, np->name);
+
+		if (!op)
+			continue;
+		if (!acl_same(&op->acl, &np->acl))
+			report_add(report, len, "pool '%s': access lists changed", np->name);
+		if (op->max_blocks_per_client != np->max_blocks_per_client)
+			report_add(report, len, "pool '%s': max_blocks_per_client changed to %llu",
+				   np->name, (unsigned long long)np->max_blocks_per_client);
+	}
+	for (size_t i = 0; i < n->nheaps; i++) {
+		const struct config_heap *nh = &n->heaps[i];
+		const struct config_heap *oh = config_heap_find(o, nh->name);
+
+		if (!oh)
+			continue;
+		if (!acl_same(&oh->acl, &nh->acl))
+			report_add(report, len, "heap '%s': access lists changed", nh->name);
+		if (oh->max_bytes_per_client != nh->max_bytes_per_client)
+			report_add(report, len, "heap '%s': max_bytes_per_client changed to %llu",
+				   nh->name, (unsigned long long)nh->max_bytes_per_client);
+	}
+}
+
+/* Regions that stay and become cross-uid lose their write history. */
+static void scrub_reload(struct server *srv, const struct config *o)
+{
+	for (uint32_t id = 0; id < srv->layout->nregions; id++) {
+		const struct config_region *nr = access_region_cfg(srv, id);
+		const struct config_region *or;
+
+		if (!server_region(srv, id) || !nr || nr->scrub != CONFIG_SCRUB_CROSS_UID)
+			continue;
+		or = config_region_find(o, nr->name);
+		if (or && or->scrub != CONFIG_SCRUB_CROSS_UID)
+			scrub_history_lost(srv, id);
+	}
+}
+
 /* The work of server_reload, between the notifications to systemd. */
 static int server_apply_config(struct server *srv, char *report, size_t len)
 {
@@ -648,6 +764,8 @@ static int server_apply_config(struct server *srv, char *report, size_t len)
 			log_error("reload: cannot set up pool '%s': %s", lp->name, strerror(-rc));
 	}
 	server_reap_pools(srv);
+	report_access_changes(&srv->cfg, &cfg, report, len);
+	scrub_reload(srv, &srv->cfg);
 	config_free(&srv->cfg);
 	srv->cfg = cfg;
 	/* Access lists and quotas come from the new file from now on. */

@@ -95,6 +95,7 @@ struct conn_heap_use {
 struct region_state {
 	int broken;
 	uint32_t *marks;             /* heap chunks: last uid, or none/mixed */
+	int dirty;                   /* used while not tracked: marks start mixed */
 	uint64_t chunk;
 	size_t nmarks;
 	uint64_t scrubbed_bytes;
@@ -303,6 +304,7 @@ int scrub_heap_grant(struct server *srv, uint32_t region_id, uint64_t off, uint6
 void scrub_heap_free(struct server *srv, uint32_t region_id, uint64_t off, uint64_t len);
 void scrub_forget(struct server *srv, uint32_t region_id, uint64_t off, uint64_t len);
 void scrub_pool_init(struct server *srv, struct dpool *p);
+void scrub_history_lost(struct server *srv, uint32_t region_id);
 void scrub_fini(struct server *srv);
 
 /* heapalloc.c: multi-heap allocations and their holders */

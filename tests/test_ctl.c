@@ -802,6 +802,16 @@ static void test_reload(void **state)
 	expect_run(0, "pool 'x' added (id 2)\n", "");
 	CTL("--json", "pools");
 	expect_jq("[.pools[].name] == [\"small\",\"big\",\"x\"]");
+	/* Access lists, quotas and limits that change are reported too. */
+	append_config("max_blocks_per_client = 2\nallow_users = root\n"
+		      "[limits]\nmax_waits_per_client = 5\nmax_bytes_per_client = 1M\n");
+	CTL("reload");
+	expect_run(0,
+		   "[limits] max_bytes_per_client changed to 1048576\n"
+		   "[limits] max_waits_per_client changed to 5\n"
+		   "pool 'x': access lists changed\n"
+		   "pool 'x': max_blocks_per_client changed to 2\n",
+		   "");
 
 	/* A broken file is refused, and the report says where. */
 	snprintf(want, sizeof(want), "shmpoolctl: reload refused: %s:%d: [pool y] needs 'blocks'\n",
