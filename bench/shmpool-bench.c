@@ -2309,7 +2309,7 @@ static void usage(FILE *out)
 		"  -q          quick: fewer iterations, shorter throughput runs\n"
 		"  -n ITER     timed calls per latency figure (default 50000; -q 10000)\n"
 		"  -r ROUNDS   split them in rounds, each right after its share of the\n"
-		"              baseline (default 20; -q 10)\n"
+		"              baseline (default 100; -q 30)\n"
 		"  -t SECONDS  length of each throughput run (default 0.5; -q 0.2)\n"
 		"  -F FIGURES  comma list of rtt,alloc,pair,batch,heap,wake,tput,attach (all)\n"
 		"  -s SOCKET   use the daemon on SOCKET; it needs the pools of -C\n"
@@ -2445,7 +2445,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	b->iters = iters ? (size_t)iters : quick ? 10000 : 50000;
-	b->rounds = rounds ? rounds : quick ? 10 : 20;
+	b->rounds = rounds ? rounds : quick ? 30 : 100;
 	if ((size_t)b->rounds > b->iters / 5)
 		b->rounds = (int)(b->iters / 5);
 	b->tput_secs = secs > 0 ? secs : quick ? 0.2 : 0.5;
