@@ -3,8 +3,8 @@
  * them to the pool and heap code, and sends replies.
  *
  * libuv's uv_write2 can pass only libuv stream handles, not a memfd, so the
- * connection is a raw SOCK_SEQPACKET fd watched with uv_poll_t.  The path of
- * a request is one recv, one send and nothing else:
+ * connection is a raw SOCK_SEQPACKET fd watched with uv_poll_t.  Besides the
+ * loop's epoll_wait, the path of a request is one recv and one send:
  *
  *  - Each readiness event reads one datagram with recv(): no control buffer,
  *    so a descriptor a client attaches is dropped by the kernel and never
