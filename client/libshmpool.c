@@ -644,22 +644,33 @@ out:
 	return rc;
 }
 
-SHMPOOL_API int shmpool_pool_stat(shmpool_pool_t *pool, struct shmpool_pool_stat *st)
+/* A request that names only the pool (POOL_STAT, POOL_RESET_MAX); the reply
+ * is left in p. */
+static int pool_req_call(shmpool_pool_t *pool, uint16_t type, struct client_pending *p)
 {
 	struct proto_pool_req m;
+	int rc;
+
+	memset(&m, 0, sizeof(m));
+	m.hdr.type = type;
+	m.pool_id = pool->id;
+	rc = client_conn_enter(pool->sp);
+	if (rc < 0)
+		return rc;
+	client_pending_init(p);
+	rc = client_call(pool->sp, p, &m, sizeof(m));
+	client_conn_leave(pool->sp);
+	return rc;
+}
+
+SHMPOOL_API int shmpool_pool_stat(shmpool_pool_t *pool, struct shmpool_pool_stat *st)
+{
 	struct client_pending p;
 	int rc;
 
 	if (!pool || !st)
 		return -EINVAL;
-	memset(&m, 0, sizeof(m));
-	m.hdr.type = PROTO_POOL_STAT;
-	m.pool_id = pool->id;
-	rc = client_conn_enter(pool->sp);
-	if (rc < 0)
-		return rc;
-	client_pending_init(&p);
-	rc = client_call(pool->sp, &p, &m, sizeof(m));
+	rc = pool_req_call(pool, PROTO_POOL_STAT, &p);
 	if (rc == 0) {
 		st->block_size = p.reply.stat.block_size;
 		st->num_blocks = p.reply.stat.num_blocks;
@@ -669,28 +680,16 @@ SHMPOOL_API int shmpool_pool_stat(shmpool_pool_t *pool, struct shmpool_pool_stat
 		st->num_waiters = p.reply.stat.num_waiters;
 		st->attr = p.reply.stat.attr;
 	}
-	client_conn_leave(pool->sp);
 	return rc;
 }
 
 SHMPOOL_API int shmpool_pool_reset_max(shmpool_pool_t *pool)
 {
-	struct proto_pool_req m;
 	struct client_pending p;
-	int rc;
 
 	if (!pool)
 		return -EINVAL;
-	memset(&m, 0, sizeof(m));
-	m.hdr.type = PROTO_POOL_RESET_MAX;
-	m.pool_id = pool->id;
-	rc = client_conn_enter(pool->sp);
-	if (rc < 0)
-		return rc;
-	client_pending_init(&p);
-	rc = client_call(pool->sp, &p, &m, sizeof(m));
-	client_conn_leave(pool->sp);
-	return rc;
+	return pool_req_call(pool, PROTO_POOL_RESET_MAX, &p);
 }
 
 SHMPOOL_API int shmpool_pool_info_next(shmpool_t *sp, size_t *cursor,
