@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -606,27 +605,6 @@ int server_reload(struct server *srv, char *report, size_t len)
 	return rc;
 }
 
-/* Add a line to a reload report; what does not fit is cut off. */
-static void report_add(char *report, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void report_add(char *report, size_t len, const char *fmt, ...)
-{
-	size_t used = strlen(report);
-	va_list ap;
-	int n;
-
-	if (used + 1 >= len)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(report + used, len - used, fmt, ap);
-	va_end(ap);
-	if (n >= 0 && used + (size_t)n + 1 < len) {
-		report[used + n] = '\n';
-		report[used + n + 1] = '\0';
-	}
-}
-
 static int ids_same(const uint32_t *a, size_t na, const uint32_t *b, size_t nb)
 {
 	return na == nb && (na == 0 || memcmp(a, b, na * sizeof(*a)) == 0);
@@ -653,19 +631,19 @@ static void report_access_changes(const struct config *o, const struct config *n
 	const struct config_limits *ol = &o->limits, *nl = &n->limits;
 
 	if (ol->max_clients_per_uid != nl->max_clients_per_uid)
-		report_add(report, len, "[limits] max_clients_per_uid changed to %u",
+		layout_report_add(report, len, "[limits] max_clients_per_uid changed to %u",
 			   nl->max_clients_per_uid);
 	if (ol->max_bytes_per_client != nl->max_bytes_per_client)
-		report_add(report, len, "[limits] max_bytes_per_client changed to %llu",
+		layout_report_add(report, len, "[limits] max_bytes_per_client changed to %llu",
 			   (unsigned long long)nl->max_bytes_per_client);
 	if (ol->max_blocks_per_client != nl->max_blocks_per_client)
-		report_add(report, len, "[limits] max_blocks_per_client changed to %llu",
+		layout_report_add(report, len, "[limits] max_blocks_per_client changed to %llu",
 			   (unsigned long long)nl->max_blocks_per_client);
 	if (ol->max_waits_per_client != nl->max_waits_per_client)
-		report_add(report, len, "[limits] max_waits_per_client changed to %u",
+		layout_report_add(report, len, "[limits] max_waits_per_client changed to %u",
 			   nl->max_waits_per_client);
 	if (ol->max_message_size != nl->max_message_size)
-		report_add(report, len, "[limits] max_message_size changed to %u",
+		layout_report_add(report, len, "[limits] max_message_size changed to %u",
 			   nl->max_message_size);
 	for (size_t i = 0; i < n->nregions; i++) {
 		const struct config_region *nr = &n->regions[i];
@@ -674,9 +652,9 @@ static void report_access_changes(const struct config *o, const struct config *n
 		if (!or)
 			continue;
 		if (!acl_same(&or->acl, &nr->acl))
-			report_add(report, len, "region '%s': access lists changed", nr->name);
+			layout_report_add(report, len, "region '%s': access lists changed", nr->name);
 		if (or->scrub != nr->scrub)
-			report_add(report, len, "region '%s': scrub changed to %s", nr->name,
+			layout_report_add(report, len, "region '%s': scrub changed to %s", nr->name,
 				   config_scrub_name(nr->scrub));
 	}
 	for (size_t i = 0; i < n->npools; i++) {
@@ -686,9 +664,9 @@ static void report_access_changes(const struct config *o, const struct config *n
 		if (!op)
 			continue;
 		if (!acl_same(&op->acl, &np->acl))
-			report_add(report, len, "pool '%s': access lists changed", np->name);
+			layout_report_add(report, len, "pool '%s': access lists changed", np->name);
 		if (op->max_blocks_per_client != np->max_blocks_per_client)
-			report_add(report, len, "pool '%s': max_blocks_per_client changed to %llu",
+			layout_report_add(report, len, "pool '%s': max_blocks_per_client changed to %llu",
 				   np->name, (unsigned long long)np->max_blocks_per_client);
 	}
 	for (size_t i = 0; i < n->nheaps; i++) {
@@ -698,9 +676,9 @@ static void report_access_changes(const struct config *o, const struct config *n
 		if (!oh)
 			continue;
 		if (!acl_same(&oh->acl, &nh->acl))
-			report_add(report, len, "heap '%s': access lists changed", nh->name);
+			layout_report_add(report, len, "heap '%s': access lists changed", nh->name);
 		if (oh->max_bytes_per_client != nh->max_bytes_per_client)
-			report_add(report, len, "heap '%s': max_bytes_per_client changed to %llu",
+			layout_report_add(report, len, "heap '%s': max_bytes_per_client changed to %llu",
 				   nh->name, (unsigned long long)nh->max_bytes_per_client);
 	}
 }

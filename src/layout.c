@@ -725,7 +725,6 @@ struct reload {
 	const struct config *cfg;
 	char *report;
 	size_t len;
-	size_t used;                            /* bytes of report written */
 	int *rfate;                             /* by old region id */
 	uint32_t *ids;                          /* by cfg region: its id; the new l->order */
 	struct region *regions;                 /* the region tables after the reload */
@@ -763,23 +762,38 @@ static void reload_refuse(struct reload *r, const char *fmt, ...)
 	snprintf(r->report, r->len, "%s\n", msg);
 }
 
+static void report_vadd(char *report, size_t len, const char *fmt, va_list ap)
+{
+	size_t used;
+	char msg[512];
+
+	if (!report || len == 0)
+		return;
+	used = strlen(report);
+	if (used + 1 >= len)
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	snprintf(report + used, len - used, "%s\n", msg);
+}
+
+void layout_report_add(char *report, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	report_vadd(report, len, fmt, ap);
+	va_end(ap);
+}
+
 /* Add a line to the report; what does not fit is cut off. */
 __attribute__((format(printf, 2, 3)))
 static void reload_say(struct reload *r, const char *fmt, ...)
 {
-	char msg[512];
 	va_list ap;
-	int n;
 
-	if (!r->report || r->used + 1 >= r->len)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	report_vadd(r->report, r->len, fmt, ap);
 	va_end(ap);
-	n = snprintf(r->report + r->used, r->len - r->used, "%s\n", msg);
-	if (n < 0)
-		return;
-	r->used += (size_t)n < r->len - r->used ? (size_t)n : r->len - r->used - 1;
 }
 
 /*

@@ -162,6 +162,11 @@ typedef int (*layout_in_use_fn)(void *ctx, uint32_t region_id);
 int layout_reload(struct layout *l, const struct config *cfg, layout_in_use_fn in_use, void *ctx,
 		  char *report, size_t len);
 
+/* Add a line to a reload report of len bytes (NUL-terminated); what does
+ * not fit is cut off.  For what the caller of layout_reload adds to it. */
+__attribute__((format(printf, 3, 4)))
+void layout_report_add(char *report, size_t len, const char *fmt, ...);
+
 /*
  * Pick the pool of group g for selector and a request of count blocks
  * (0 counts as 1):
