@@ -159,7 +159,8 @@ static struct client_pending *pending_find(shmpool_t *sp, uint32_t id)
 }
 
 /* Requests whose reply may carry a region fd: the first reply naming a
- * region this connection has not been sent. */
+ * region this connection has not been sent.  conn_apply_descs takes
+ * descriptors from the replies of these and of no others. */
 static int reply_may_carry_fd(uint16_t type)
 {
 	switch (type) {
@@ -303,7 +304,6 @@ static int conn_apply_descs(shmpool_t *sp, uint16_t req, size_t len, int fd)
 			rd = &m->pool.region;
 		}
 		break;
-	case PROTO_BLOCK_ALLOC:
 	case PROTO_GROUP_ALLOC:
 		if (len >= sizeof(m->block)) {
 			pd = &m->block.pool;

@@ -935,7 +935,7 @@ static int is_async_free(size_t len)
 }
 
 /* Read and serve one request (more after a no-reply free, see the top of
- * this file); the replies of each leave when it is handled. */
+ * this file); its replies are staged for conn_flush_replies. */
 void conn_read(struct conn *c)
 {
 	for (int run = 0; run < RX_FREE_RUN && !c->closing; run++) {
