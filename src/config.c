@@ -1535,6 +1535,14 @@ static int parser_handler(void *user, const char *section, const char *name, con
 	p->last_key = NULL;
 	if (p->failed)
 		return 1;
+	/* config_print writes "key = value": a line with no spaces around its
+	 * '=' must still fit once written back. */
+	if (strlen(name) + 3 + strlen(value) > CONFIG_LINE_MAX) {
+		parser_error(p, p->lineno,
+			     "line too long as '%s = ...' (at most %d characters, "
+			     "with a space on each side of '=')", name, CONFIG_LINE_MAX);
+		return 1;
+	}
 	if (p->nsections == 0) {
 		parser_error(p, p->lineno, "key '%s' outside of any section", name);
 		return 1;

@@ -1144,6 +1144,19 @@ static void test_line_too_long(void **state)
 		load_ok(text, &cfg);
 		config_free(&cfg);
 	}
+	/* Found by fuzzing: a line that fits only without spaces around '='
+	 * could not be written back by config_print. */
+	snprintf(text, sizeof(text), "[daemon]\nsocket_group=%0*d\n", CONFIG_LINE_MAX - 13, 0);
+	load_fails(text, "test.conf:2: line too long as 'socket_group = ...' (at most 196 "
+			 "characters, with a space on each side of '=')");
+	snprintf(text, sizeof(text), "[daemon]\nsocket_group=g%0*d\n", CONFIG_LINE_MAX - 16, 0);
+	{
+		struct config cfg;
+
+		load_ok(text, &cfg);
+		assert_int_equal(strlen(cfg.daemon.socket_group), CONFIG_LINE_MAX - 15);
+		config_free(&cfg);
+	}
 }
 
 static void test_load_file(void **state)
