@@ -141,6 +141,8 @@ struct shmpool {
 	uint32_t npools;
 	struct client_hmap hmap;
 	unsigned long async_errors;  /* atomic: errors in fire-and-forget frees */
+	struct proto_ring *ring;     /* the free ring, NULL if the daemon gave none */
+	uint32_t ring_tail;          /* where the next record goes */
 	shmpool_t *prev, *next;      /* the list every connection is on, for fork */
 };
 

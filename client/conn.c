@@ -14,6 +14,10 @@
  * kernel drop it.  A call that may bring an fd while the reader is already in
  * recv first sends PROTO_SYNC; the daemon answers in order, so the reader is
  * back with the SYNC reply, and reads with recvmsg, before the fd comes.
+ *
+ * A free that needs no reply is appended to the connection's free ring (see
+ * proto.h) when the daemon gave one and does not ask for frees at once: a
+ * copy instead of a send, and the daemon reads it with the next message.
  */
 #include "client.h"
 
@@ -22,6 +26,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -164,6 +169,7 @@ static struct client_pending *pending_find(shmpool_t *sp, uint32_t id)
 static int reply_may_carry_fd(uint16_t type)
 {
 	switch (type) {
+	case PROTO_HELLO:
 	case PROTO_POOL_OPEN:
 	case PROTO_POOL_CREATE:
 	case PROTO_GROUP_ALLOC:
@@ -284,6 +290,26 @@ static size_t reply_size(uint16_t req)
  * a region and its fd only once per connection, so they must be recorded
  * even if the call that asked has gone.  Consumes fd.
  */
+/* Map the free ring the daemon sent with the hello reply; fd is consumed.
+ * Without it frees are sent, so a failure costs speed, not service. */
+static int ring_map(shmpool_t *sp, int fd)
+{
+	struct stat st;
+	void *r;
+
+	if (sp->ring || fstat(fd, &st) < 0 || st.st_size != PROTO_RING_SIZE) {
+		close(fd);
+		return 0;
+	}
+	r = mmap(NULL, PROTO_RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (r != MAP_FAILED) {
+		sp->ring = r;
+		sp->ring_tail = __atomic_load_n(&sp->ring->tail, __ATOMIC_RELAXED);
+	}
+	return 0;
+}
+
 static int conn_apply_descs(shmpool_t *sp, uint16_t req, size_t len, int fd)
 {
 	const union {
@@ -297,6 +323,12 @@ static int conn_apply_descs(shmpool_t *sp, uint16_t req, size_t len, int fd)
 	int rc = 0;
 
 	switch (req) {
+	case PROTO_HELLO:
+		if (fd >= 0 && (m->r.flags & PROTO_F_RING)) {
+			rc = ring_map(sp, fd);
+			fd = -1;
+		}
+		break;
 	case PROTO_POOL_OPEN:
 	case PROTO_POOL_CREATE:
 		if (len >= sizeof(m->pool)) {
@@ -509,12 +541,82 @@ int client_call(shmpool_t *sp, struct client_pending *p, void *msg, size_t len)
 	return rc;
 }
 
+/* Whether the daemon wants this free (a BLOCK_FREE or HEAP_FREE) at once. */
+static int ring_kicked(const struct proto_ring *r, const void *msg)
+{
+	const struct proto_hdr *hdr = msg;
+	uint32_t pool;
+
+	if (__atomic_load_n(&r->kick, __ATOMIC_RELAXED))
+		return 1;
+	if (hdr->type == PROTO_HEAP_FREE)
+		return __atomic_load_n(&r->kick_heap, __ATOMIC_RELAXED) != 0;
+	/* A pool without a bit of its own is covered by kick alone. */
+	pool = ((const struct proto_block_free *)msg)->pool_id;
+	if (pool >= PROTO_RING_KICK_POOLS)
+		return 0;
+	return (__atomic_load_n(&r->kick_pool[pool / 64], __ATOMIC_RELAXED) >> (pool % 64)) & 1;
+}
+
+/*
+ * Append a no-reply free to the free ring: 0, or 1 when the daemon set its
+ * kick meanwhile and must be told, or -EAGAIN when the free must be sent
+ * instead (no ring, no room, too long, or the daemon wants it now).  The
+ * fence between publishing the tail and reading the kick pairs with the
+ * daemon's between setting it and reading the rings.
+ */
+static int ring_put(shmpool_t *sp, const void *msg, size_t len)
+{
+	struct proto_ring *r = sp->ring;
+	uint32_t tail = sp->ring_tail, head, off, room, size, used;
+	struct proto_ring_rec rec = { .len = (uint32_t)len };
+
+	if (!r || len > PROTO_RING_MSG_MAX || ring_kicked(r, msg))
+		return -EAGAIN;
+	head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
+	used = tail - head;
+	size = (uint32_t)(sizeof(rec) + len + 7) & ~7u;
+	off = tail % PROTO_RING_DATA;
+	room = PROTO_RING_DATA - off;
+	if (used > PROTO_RING_DATA || size + (room < size ? room : 0) > PROTO_RING_DATA - used)
+		return -EAGAIN;
+	if (room < size) {
+		struct proto_ring_rec wrap = { .len = PROTO_RING_WRAP };
+
+		memcpy(r->data + off, &wrap, sizeof(wrap));
+		tail += room;
+		off = 0;
+	}
+	memcpy(r->data + off, &rec, sizeof(rec));
+	memcpy(r->data + off + sizeof(rec), msg, len);
+	tail += size;
+	sp->ring_tail = tail;
+	__atomic_store_n(&r->tail, tail, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return ring_kicked(r, msg);
+}
+
 int client_send_async(shmpool_t *sp, void *msg, size_t len)
 {
 	struct proto_hdr *hdr = msg;
 
 	hdr->version = SHMPOOL_PROTO_VERSION;
 	hdr->id = conn_next_id(sp);
+	if (hdr->type == PROTO_BLOCK_FREE || hdr->type == PROTO_HEAP_FREE) {
+		int rc = ring_put(sp, msg, len);
+
+		if (rc == 0)
+			return 0;
+		if (rc == 1) {
+			struct proto_hdr kick = {
+				.version = SHMPOOL_PROTO_VERSION,
+				.type = PROTO_KICK,
+				.id = conn_next_id(sp),
+			};
+
+			return conn_send(sp, &kick, sizeof(kick));
+		}
+	}
 	return conn_send(sp, msg, len);
 }
 
@@ -542,6 +644,8 @@ static void conn_free(shmpool_t *sp)
 		}
 	}
 	client_hmap_fini(&sp->hmap);
+	if (sp->ring)
+		munmap(sp->ring, PROTO_RING_SIZE);
 	free(sp->regions);
 	free(sp->pools);
 	free(sp->rx);

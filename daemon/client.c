@@ -173,6 +173,10 @@ void conn_close(struct conn *c)
 
 	if (c->closing)
 		return;
+	/* Frees it parked are frees, not memory reclaimed from the dead. */
+	ring_drain(c);
+	if (c->closing)
+		return;
 	/* Replies staged before the hang-up (a refused hello's) still go. */
 	if (c->tx_head != TX_NONE) {
 		txq_send_conn(c);
@@ -182,6 +186,7 @@ void conn_close(struct conn *c)
 	c->closing = 1;
 	dpool_release_conn(srv, c);
 	heapalloc_release_conn(srv, c);
+	ring_close(c);
 	outq_clear(c);
 	uv_poll_stop(&c->poll);
 	close(c->fd);
@@ -500,6 +505,19 @@ static void handle_hello(struct conn *c, const struct proto_hello *m)
 		return;
 	}
 	c->hello_done = 1;
+	if (!c->ring && c->srv->cfg.daemon.free_ring) {
+		int fd, rc = ring_open(c, &fd);
+
+		if (rc == 0) {
+			r.r.flags |= PROTO_F_RING;
+			conn_send(c, &r, sizeof(r), fd);
+			close(fd);
+			return;
+		}
+		/* Frees then all come by the socket, as before rings. */
+		log_warning("client %llu (pid %d): no free ring: %s", (unsigned long long)c->id,
+			    (int)c->pid, strerror(-rc));
+	}
 	conn_send(c, &r, sizeof(r), -1);
 }
 
@@ -677,6 +695,9 @@ static void handle_group_alloc(struct conn *c, const struct proto_group_alloc *m
 		rc = -ENOENT;
 	else
 		rc = layout_group_select(srv->layout, g, m->selector, m->count, &lp);
+	/* Frees parked in free rings may make a pool fit. */
+	if (rc == -ENOMEM && !lp && ring_drain_all(srv, c) > 0)
+		rc = layout_group_select(srv->layout, g, m->selector, m->count, &lp);
 	/* "fit" with every fitting pool short of blocks still names the pool
 	 * to wait on. */
 	if (rc == 0 || (rc == -ENOMEM && lp)) {
@@ -792,6 +813,45 @@ void conn_notify_error(struct conn *c, uint32_t id, int status, uint32_t region_
 	conn_send(c, &n, sizeof(n), -1);
 }
 
+/* A free whose sender asked for no reply, and so did not wait for one; msg
+ * is aligned for any message. */
+static int is_async_free(const void *msg, size_t len)
+{
+	const struct proto_hdr *hdr = msg;
+
+	if (len >= sizeof(struct proto_block_free) && hdr->type == PROTO_BLOCK_FREE)
+		return !(((const struct proto_block_free *)msg)->flags & PROTO_F_SYNC);
+	if (len >= sizeof(struct proto_heap_free) && hdr->type == PROTO_HEAP_FREE)
+		return !(((const struct proto_heap_free *)msg)->flags & PROTO_F_SYNC);
+	return 0;
+}
+
+/* Whether a request reports or depends on what clients hold, so that frees
+ * parked in any free ring must be in first.  Allocations read the rings only
+ * when they cannot be met (ring_pull), and a free only when the client could
+ * not judge it (its error code tells freed memory from someone else's). */
+static int reads_rings(int type, const void *msg, size_t len)
+{
+	if (type == PROTO_BLOCK_FREE || type == PROTO_HEAP_FREE)
+		return !is_async_free(msg, len);
+	switch (type) {
+	case PROTO_HELLO:
+	case PROTO_POOL_OPEN:
+	case PROTO_POOL_CREATE:
+	case PROTO_BLOCK_ALLOC:
+	case PROTO_GROUP_ALLOC:
+	case PROTO_HEAP_ALLOC:
+	case PROTO_HEAP_REALLOC:
+	case PROTO_REF:
+	case PROTO_SET_PRIORITY:
+	case PROTO_SYNC:
+	case PROTO_KICK:
+		return 0;
+	default:
+		return 1;
+	}
+}
+
 /* Validate one request and hand it to its handler.  Every case checks what
  * proto_check_request cannot: the fields' meaning. */
 static void conn_dispatch(struct conn *c, size_t len)
@@ -810,6 +870,8 @@ static void conn_dispatch(struct conn *c, size_t len)
 		conn_send_status(c, PROTO_ERROR, id, -EPROTO);
 		return;
 	}
+	if (reads_rings(type, rxbuf.bytes, len))
+		ring_drain_all(c->srv, c);
 	switch (type) {
 	case PROTO_HELLO:
 		handle_hello(c, (const void *)rxbuf.bytes);
@@ -887,6 +949,9 @@ static void conn_dispatch(struct conn *c, size_t len)
 	case PROTO_SYNC:
 		conn_send_status(c, PROTO_SYNC | PROTO_REPLY, id, 0);
 		break;
+	case PROTO_KICK:
+		/* Its work, reading the sender's ring, is done on every read. */
+		break;
 	}
 }
 
@@ -922,15 +987,16 @@ void conn_feed(struct conn *c, const void *buf, size_t len)
 	conn_flush_replies();
 }
 
-/* A free whose sender asked for no reply, and so did not wait for one. */
-static int is_async_free(size_t len)
+int conn_ring_message(struct conn *c, const void *msg, size_t len)
 {
-	if (len >= sizeof(struct proto_block_free) && rxbuf.hdr.type == PROTO_BLOCK_FREE)
-		return !(((const struct proto_block_free *)(const void *)rxbuf.bytes)->flags &
-			 PROTO_F_SYNC);
-	if (len >= sizeof(struct proto_heap_free) && rxbuf.hdr.type == PROTO_HEAP_FREE)
-		return !(((const struct proto_heap_free *)(const void *)rxbuf.bytes)->flags &
-			 PROTO_F_SYNC);
+	int type = proto_check_request(msg, len);
+
+	if (type < 0 || !is_async_free(msg, len) || len > c->srv->cfg.limits.max_message_size)
+		return -EBADMSG;
+	if (type == PROTO_BLOCK_FREE)
+		handle_block_free(c, msg);
+	else
+		heapalloc_handle_free(c, msg);
 	return 0;
 }
 
@@ -954,8 +1020,12 @@ void conn_read(struct conn *c)
 			conn_close(c);
 			return;
 		}
+		/* Frees the client parked before it sent this come first. */
+		if (c->ring && (ring_drain(c) < 0 || c->closing))
+			return;
 		conn_handle(c, rxbuf.bytes, (size_t)n);
-		if (!is_async_free((size_t)n))
+		if (!is_async_free(rxbuf.bytes, (size_t)n) &&
+		    !(n == sizeof(struct proto_hdr) && rxbuf.hdr.type == PROTO_KICK))
 			return;
 		/* Waiters this free served need not wait for the next read. */
 		if (txq.n > 0)

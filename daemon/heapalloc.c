@@ -199,6 +199,10 @@ void heapalloc_handle_alloc(struct conn *c, const struct proto_heap_alloc *m)
 	}
 	rc = multiheap_alloc_filter(mh, m->attr, m->align, m->size, heap_region_allowed, &filter,
 				    &region_id, &off);
+	/* Frees parked in free rings first (see ring.c). */
+	if (rc == -ENOMEM && ring_pull(srv, c, NULL) > 0)
+		rc = multiheap_alloc_filter(mh, m->attr, m->align, m->size, heap_region_allowed,
+					    &filter, &region_id, &off);
 	/* Regions passed over only because they broke: an I/O error, not a
 	 * refusal. */
 	if (rc == -EACCES && filter.broken)
@@ -373,7 +377,10 @@ void heapalloc_handle_realloc(struct conn *c, const struct proto_heap_realloc *m
 		goto fail;
 	}
 	/* Moving memory that another process has attached would pull it out
-	 * from under that process. */
+	 * from under that process; one that has freed it may have parked the
+	 * free (c's own hold keeps h alive meanwhile). */
+	if (h->holders > 1)
+		ring_drain_all(srv, c);
 	if (h->holders > 1) {
 		rc = -EBUSY;
 		goto fail;
@@ -390,6 +397,9 @@ void heapalloc_handle_realloc(struct conn *c, const struct proto_heap_realloc *m
 	}
 	rc = heap_realloc(region_heap(srv, h->region_id), h->offset, m->size, realloc_copy, &ctx,
 			  &new_off);
+	if (rc == -ENOMEM && ring_pull(srv, c, NULL) > 0)
+		rc = heap_realloc(region_heap(srv, h->region_id), h->offset, m->size, realloc_copy,
+				  &ctx, &new_off);
 	if (rc < 0)
 		goto fail;
 	heap_usable_size(region_heap(srv, h->region_id), new_off, &usable);

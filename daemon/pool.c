@@ -234,13 +234,17 @@ int dpool_request(struct server *srv, struct conn *c, struct dpool *p, uint32_t 
 	rc = dpool_admit(srv, c, p, count);
 	if (rc < 0)
 		return rc;
-	if (dpool_at_head(p, c->priority)) {
-		rc = dpool_take(srv, p, count, contig);
-		if (rc == 0) {
-			dpool_grant(srv, c, p, req_id, count, contig, reply_type);
-			return 0;
+	do {
+		if (dpool_at_head(p, c->priority)) {
+			rc = dpool_take(srv, p, count, contig);
+			if (rc == 0) {
+				dpool_grant(srv, c, p, req_id, count, contig, reply_type);
+				return 0;
+			}
 		}
-	}
+		/* Frees parked in free rings first; then, if it must
+		 * wait, every free comes at once (see ring.c). */
+	} while (ring_pull(srv, c, p) > 0);
 	if (timeout_ms == 0) {
 		srv->stats.failures++;
 		return -ENOMEM;

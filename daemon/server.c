@@ -82,8 +82,8 @@ int server_prepare(struct server *srv)
  * before the loop blocks, and after each round of I/O callbacks. */
 static void on_flush_prepare(uv_prepare_t *h)
 {
-	(void)h;
 	conn_flush_replies();
+	ring_relax(h->data);
 }
 
 static void on_flush_check(uv_check_t *h)
@@ -101,6 +101,7 @@ void server_start(struct server *srv, uv_loop_t *loop)
 	scrub_init();
 	uv_timer_init(loop, &srv->timer);
 	uv_prepare_init(loop, &srv->flush_prepare);
+	srv->flush_prepare.data = srv;
 	uv_check_init(loop, &srv->flush_check);
 	uv_prepare_start(&srv->flush_prepare, on_flush_prepare);
 	uv_check_start(&srv->flush_check, on_flush_check);
@@ -414,6 +415,7 @@ void server_free(struct server *srv)
 	heapalloc_fini(srv);
 	access_fini(srv);
 	scrub_fini(srv);
+	ring_fini(srv);
 	while (srv->waiter_free) {
 		struct waiter *w = srv->waiter_free;
 
@@ -598,6 +600,8 @@ int server_reload(struct server *srv, char *report, size_t len)
 #ifdef HAVE_SYSTEMD
 	sd_notify(0, "RELOADING=1");
 #endif
+	/* What clients hold must be exact before regions and pools change. */
+	ring_drain_all(srv, NULL);
 	rc = server_apply_config(srv, report, len);
 #ifdef HAVE_SYSTEMD
 	sd_notifyf(0, "READY=1\nSTATUS=serving on %s", srv->socket_path);
@@ -645,6 +649,9 @@ static void report_access_changes(const struct config *o, const struct config *n
 	if (ol->max_message_size != nl->max_message_size)
 		layout_report_add(report, len, "[limits] max_message_size changed to %u",
 			   nl->max_message_size);
+	if (o->daemon.free_ring != n->daemon.free_ring)
+		layout_report_add(report, len, "[daemon] free_ring changed to %s (for new connections)",
+				  n->daemon.free_ring ? "yes" : "no");
 	for (size_t i = 0; i < n->nregions; i++) {
 		const struct config_region *nr = &n->regions[i];
 		const struct config_region *or = config_region_find(o, nr->name);

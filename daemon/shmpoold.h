@@ -141,7 +141,16 @@ struct conn {
 	size_t outq_bytes;
 	uint32_t tx_head, tx_tail;   /* replies staged this loop iteration */
 	int poll_events;
+	struct proto_ring *ring;     /* its free ring, NULL if it has none */
+	uint32_t ring_head;          /* how far the daemon has read it */
+	int ring_broken;             /* hung up on for a bad record */
 	uint64_t connected_ms;       /* loop clock at accept */
+};
+
+/* A pool, or the heap, whose frees the rings' kick words ask for at once. */
+struct ring_tight {
+	uint64_t ms;                 /* loop clock of its last wait or shortage */
+	int on;
 };
 
 struct stats {
@@ -195,8 +204,12 @@ struct server {
 	int exit_code;
 	int running;
 	int accept_paused;           /* out of fds: not accepting until a close */
-	int verbose;
-	uid_t euid;                  /* the daemon's own uid */                 /* -v given: [daemon] log_level does not apply */
+	int verbose;                 /* -v given: [daemon] log_level does not apply */
+	uid_t euid;                  /* the daemon's own uid */
+	struct ring_tight *ring_tight; /* by ring key (ring.c) */
+	uint32_t ring_tight_cap;
+	uint32_t ring_ntight;        /* keys whose kick is set */
+	uint64_t ring_relax_ms;      /* loop clock of the last relax scan */
 };
 
 /* A live region by id; NULL for an unknown id or a region retired by a
@@ -235,6 +248,9 @@ void conn_close(struct conn *c);
 void conn_feed(struct conn *c, const void *buf, size_t len);
 void conn_flush_replies(void);
 void conn_read(struct conn *c);
+/* Serve one message read from c's free ring: -EBADMSG unless it is a free
+ * that wants no reply. */
+int conn_ring_message(struct conn *c, const void *msg, size_t len);
 int conn_send(struct conn *c, const void *buf, size_t len, int fd);
 int conn_send_status(struct conn *c, uint16_t type, uint32_t id, int status);
 void conn_reply_init(struct proto_reply_hdr *r, uint16_t req_type, uint32_t id, int status);
@@ -318,5 +334,25 @@ int heapalloc_attach(struct server *srv, struct conn *c, const struct proto_ref 
 void heapalloc_drop_xhold(struct server *srv, struct conn *c, struct xhold *x);
 void heapalloc_release_conn(struct server *srv, struct conn *c);
 void heapalloc_fini(struct server *srv);
+
+/* ring.c: the connections' free rings (see proto.h) */
+/* Create c's ring and map it; *fd_out is the memfd to hand over (the caller
+ * closes it). */
+int ring_open(struct conn *c, int *fd_out);
+void ring_close(struct conn *c);
+/* Serve the records appended to c's ring since the last read: how many, or
+ * -EBADMSG when the ring is broken and the connection is being hung up. */
+int ring_drain(struct conn *c);
+/* Read every connection's ring but except's: the records served. */
+int ring_drain_all(struct server *srv, struct conn *except);
+/* An allocation from p (NULL: the heap) cannot be met: have clients send
+ * their frees of it from now on, and read every ring but except's.  Returns
+ * the records served. */
+int ring_pull(struct server *srv, struct conn *except, const struct dpool *p);
+/* Give a new ring the kick words every ring has. */
+void ring_kick_init(struct conn *c);
+/* Once a loop iteration: let clients park frees again after a quiet spell. */
+void ring_relax(struct server *srv);
+void ring_fini(struct server *srv);
 
 #endif

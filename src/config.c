@@ -791,6 +791,11 @@ static int key_daemon_log_level(struct parser *p, struct section *s, const char 
 	return 0;
 }
 
+static int key_daemon_free_ring(struct parser *p, struct section *s, const char *value)
+{
+	return value_bool(p, s, "free_ring", value, &p->cfg->daemon.free_ring);
+}
+
 static const struct config_key daemon_keys[] = {
 	{ "socket", key_daemon_socket, 0 },
 	{ "socket_mode", key_daemon_socket_mode, 0 },
@@ -798,6 +803,7 @@ static const struct config_key daemon_keys[] = {
 	{ "admin_group", key_daemon_admin_group, 0 },
 	{ "max_clients", key_daemon_max_clients, 0 },
 	{ "log_level", key_daemon_log_level, 0 },
+	{ "free_ring", key_daemon_free_ring, 0 },
 	{ NULL, NULL, 0 },
 };
 
@@ -1206,6 +1212,7 @@ static void daemon_defaults(struct config_daemon *d)
 	d->socket_mode = CONFIG_DEFAULT_SOCKET_MODE;
 	d->max_clients = CONFIG_DEFAULT_MAX_CLIENTS;
 	d->log_level = CONFIG_DEFAULT_LOG_LEVEL;
+	d->free_ring = 1;
 }
 
 static void limits_defaults(struct config_limits *lim)
@@ -2124,6 +2131,7 @@ int config_print(FILE *f, const struct config *cfg)
 		fprintf(f, "# admin_group: not set, only root and the daemon's user administer\n");
 	fprintf(f, "max_clients = %u\n", d->max_clients);
 	fprintf(f, "log_level = %s\n", log_level_name(d->log_level));
+	fprintf(f, "free_ring = %s\n", d->free_ring ? "yes" : "no");
 
 	fprintf(f, "\n[limits]\n");
 	fprintf(f, "# max_clients: in [daemon]\n");

@@ -113,6 +113,7 @@ struct config_daemon {
 	char *admin_group;                      /* may create/destroy pools and reload */
 	unsigned int max_clients;
 	enum log_level log_level;
+	int free_ring;                          /* offer clients a free ring (default yes) */
 };
 
 struct config_attr {

@@ -48,6 +48,7 @@ static const struct proto_size request_sizes[PROTO_TYPE_LAST + 1] = {
 	[PROTO_MAP] = FIXED(proto_map_req),
 	[PROTO_RELOAD] = FIXED(proto_hdr),
 	[PROTO_SYNC] = FIXED(proto_hdr),
+	[PROTO_KICK] = FIXED(proto_hdr),
 };
 
 int proto_request_size(uint16_t type, size_t *min, size_t *max)

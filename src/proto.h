@@ -17,6 +17,17 @@
  * leave in the order of its requests, so the client library uses it to bring
  * a thread reading with recv() back before a reply with an fd comes.
  *
+ * The free ring: the reply to HELLO may carry a small sealed memfd laid out
+ * as struct proto_ring (PROTO_F_RING).  A client may append its no-reply
+ * frees to it, as the very messages it would have sent, instead of sending
+ * them; the daemon reads the ring before every message of that connection,
+ * before anything that reports or needs what clients hold, and whenever an
+ * allocation cannot be met.  While the daemon sets the ring's kick word for a
+ * pool or the heap (someone waits, or memory ran short), a client sends its
+ * frees of it, or a PROTO_KICK after one it just appended, so that no waiter
+ * waits on a free parked in a ring.  The daemon copies every record out before it looks at
+ * it and checks it as if it had come from the socket.
+ *
  * Bump SHMPOOL_PROTO_VERSION whenever anything in this file changes.
  */
 #ifndef SHMPOOL_PROTO_H
@@ -25,7 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SHMPOOL_PROTO_VERSION 2
+#define SHMPOOL_PROTO_VERSION 3
 
 #define PROTO_NAME_MAX 64                       /* names, NUL included */
 #define PROTO_REF_SIZE 16
@@ -62,7 +73,8 @@ enum proto_type {
 	PROTO_MAP,
 	PROTO_RELOAD,
 	PROTO_SYNC,                             /* no effect: replied at once, in order */
-	PROTO_TYPE_LAST = PROTO_SYNC,
+	PROTO_KICK,                             /* no reply: read my free ring now */
+	PROTO_TYPE_LAST = PROTO_KICK,
 
 	/* Daemon to client, unsolicited. */
 	PROTO_NOTIFY_ERROR = 0x7f00,            /* an error found in a fire-and-forget free */
@@ -77,6 +89,46 @@ enum proto_type {
 #define PROTO_F_REGION     0x10u  /* reply: region descriptor valid, its fd is attached */
 #define PROTO_F_HAS_REGION 0x20u  /* pool create: place in the named region, not by attr */
 #define PROTO_F_READ_ONLY  0x40u  /* region descriptor: the fd is read-only */
+#define PROTO_F_RING       0x80u  /* hello reply: the free ring's memfd is attached */
+
+/*
+ * The free ring, shared by one client and the daemon.  Positions are byte
+ * counts that only grow (mod 2^32); a record starts at position % DATA, is
+ * a struct proto_ring_rec and the message, padded to 8 bytes, and never
+ * wraps: a record whose length is PROTO_RING_WRAP says "go on at the start".
+ * The client writes records and then tail; the daemon moves head once it has
+ * read them and keeps its own copy of both, so a client that scribbles on
+ * the header only breaks its own ring, which the daemon then hangs up on.
+ */
+#define PROTO_RING_SIZE 20480u                  /* bytes of the memfd */
+#define PROTO_RING_DATA 16384u                  /* record area, a power of two */
+#define PROTO_RING_MSG_MAX 1024u                /* largest message a record holds */
+#define PROTO_RING_WRAP 0xffffffffu
+#define PROTO_RING_KICK_POOLS 31744u            /* pools with a kick bit of their own */
+
+/*
+ * The kick words say which frees must be sent (or followed by PROTO_KICK)
+ * rather than parked: every free (kick), heap frees (kick_heap), frees of
+ * pool p (bit p of kick_pool).  A pool whose id has no bit uses kick.
+ */
+struct proto_ring {
+	uint32_t tail;                          /* client: end of the last record */
+	uint32_t pad0[15];
+	uint32_t head;                          /* daemon: end of what it has read */
+	uint32_t kick;
+	uint32_t kick_heap;
+	uint32_t pad1[13];
+	uint64_t kick_pool[PROTO_RING_KICK_POOLS / 64];
+	unsigned char data[PROTO_RING_DATA];
+};
+
+struct proto_ring_rec {
+	uint32_t len;                           /* message bytes, or PROTO_RING_WRAP */
+	uint32_t pad;
+};
+
+_Static_assert(sizeof(struct proto_ring) == PROTO_RING_SIZE, "ring layout");
+_Static_assert(offsetof(struct proto_ring, data) == 4096, "ring data on its own page");
 
 struct proto_hdr {
 	uint16_t version;

@@ -95,19 +95,22 @@ static void test_daemon_keys(void **state)
 		"socket_group = shmusers\n"
 		"admin_group = shmadmin\n"
 		"max_clients = 17\n"
-		"log_level = debug\n", &cfg);
+		"log_level = debug\n"
+		"free_ring = no\n", &cfg);
 	assert_string_equal(cfg.daemon.socket, "/run/test/shmpool.sock");
 	assert_int_equal(cfg.daemon.socket_mode, 0600);
 	assert_string_equal(cfg.daemon.socket_group, "shmusers");
 	assert_string_equal(cfg.daemon.admin_group, "shmadmin");
 	assert_int_equal(cfg.daemon.max_clients, 17);
 	assert_int_equal(cfg.daemon.log_level, LOG_LEVEL_DEBUG);
+	assert_int_equal(cfg.daemon.free_ring, 0);
 	assert_int_equal(cfg.nregions, 0);
 	config_free(&cfg);
 
 	load_ok("[daemon]\nsocket_mode = 660\nlog_level = error\n", &cfg);
 	assert_int_equal(cfg.daemon.socket_mode, 0660);
 	assert_int_equal(cfg.daemon.log_level, LOG_LEVEL_ERROR);
+	assert_int_equal(cfg.daemon.free_ring, 1);
 	config_free(&cfg);
 }
 
@@ -849,6 +852,8 @@ static void test_errors(void **state)
 		  "test.conf:2: invalid number '-1' for 'max_clients' in [daemon]" },
 		{ "[daemon]\nmax_clients = 10x\n",
 		  "test.conf:2: invalid number '10x' for 'max_clients' in [daemon]" },
+		{ "[daemon]\nfree_ring = maybe\n",
+		  "test.conf:2: invalid boolean 'maybe' for 'free_ring' in [daemon] (use yes or no)" },
 		{ "[daemon]\nlog_level = loud\n",
 		  "test.conf:2: invalid log_level 'loud' in [daemon] "
 		  "(use error, warning, notice, info or debug)" },
@@ -1338,7 +1343,7 @@ static void test_round_trip(void **state)
 
 	n += (size_t)snprintf(text + n, sizeof(text) - n,
 			      "[daemon]\nsocket = /tmp/s.sock\nsocket_mode = 0604\nsocket_group = wheel\n"
-			      "log_level = info\n"
+			      "log_level = info\nfree_ring = no\n"
 			      "[limits]\nmax_clients = 3\nmax_clients_per_uid = 2\n"
 			      "max_bytes_per_client = 1536M\nmax_blocks_per_client = 77\n"
 			      "max_waits_per_client = 9\nmax_message_size = 1000\n"
@@ -1411,6 +1416,7 @@ static void test_print_text(void **state)
 			    "# admin_group: not set, only root and the daemon's user administer\n"
 			    "max_clients = 1024\n"
 			    "log_level = notice\n"
+			    "free_ring = yes\n"
 			    "\n"
 			    "[limits]\n"
 			    "# max_clients: in [daemon]\n"
