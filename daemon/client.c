@@ -960,6 +960,9 @@ static void conn_handle(struct conn *c, const void *buf, size_t len)
 {
 	uint32_t id = 0;
 
+	/* Frees the client parked before it sent this come first. */
+	if (c->ring && (ring_drain(c) < 0 || c->closing))
+		return;
 	if (len > sizeof(rxbuf.bytes)) {
 		conn_send_status(c, PROTO_ERROR, 0, -EMSGSIZE);
 		return;
@@ -1020,9 +1023,6 @@ void conn_read(struct conn *c)
 			conn_close(c);
 			return;
 		}
-		/* Frees the client parked before it sent this come first. */
-		if (c->ring && (ring_drain(c) < 0 || c->closing))
-			return;
 		conn_handle(c, rxbuf.bytes, (size_t)n);
 		if (!is_async_free(rxbuf.bytes, (size_t)n) &&
 		    !(n == sizeof(struct proto_hdr) && rxbuf.hdr.type == PROTO_KICK))

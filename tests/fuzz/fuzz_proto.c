@@ -29,7 +29,11 @@
  *                  bit 2: fill in handles from an earlier reply (see
  *                  fixup()), bits 6-7 saying which; bit 3: leave the
  *                  replies unread; bit 4: send it through the socket,
- *                  a descriptor attached, for the daemon to read; bit 5:
+ *                  a descriptor attached, for the daemon to read; bits 3
+ *                  and 4 together: append it to the connection's free
+ *                  ring as a record (one longer than a record may be:
+ *                  its first 4 bytes become the ring's tail) and feed a
+ *                  PROTO_KICK, replies read; bit 5:
  *                  then wait for the earliest wait deadline if it
  *                  is at most 5 ms away (once per input).  Length bits
  *                  0-12: the message's length; bits 13-15: n, to send the
@@ -114,6 +118,7 @@ static const char fuzz_conf[] =
 #define OP_NO_READ 0x08u
 #define OP_PASS_FD 0x10u
 #define OP_WAIT_TIMER 0x20u
+#define OP_RING (OP_NO_READ | OP_PASS_FD)
 #define OP_HISTORY_SHIFT 6
 #define WAIT_TIMER_MAX_MS 5
 #define LEN_MASK 0x1fffu
@@ -124,6 +129,7 @@ static const char fuzz_conf[] =
 struct peer {
 	struct conn *c;
 	int fd;
+	uint32_t ring_tail;         /* where the next record goes */
 };
 
 /* Blocks one reply granted. */
@@ -438,6 +444,61 @@ static void peer_feed(struct peer *p, const void *buf, size_t len, int pass_fd, 
 		peer_drain(p);
 }
 
+/*
+ * Append a message to p's free ring as libshmpool would, through the
+ * daemon's own mapping of it (the same pages as the client's), then feed a
+ * PROTO_KICK, which makes the daemon read the ring.  A message too long for
+ * a record sets the tail to its first 4 bytes instead: a client that
+ * scribbles on the header.
+ */
+static void peer_ring(struct peer *p, const void *buf, size_t len)
+{
+	struct proto_hdr kick = { .version = SHMPOOL_PROTO_VERSION, .type = PROTO_KICK, .id = 9 };
+	struct proto_ring *r = p->c->ring;
+	struct proto_ring_rec rec = { .len = (uint32_t)len };
+	uint32_t size = (uint32_t)(sizeof(rec) + len + 7) & ~7u;
+	uint32_t off = p->ring_tail % PROTO_RING_DATA, room = PROTO_RING_DATA - off;
+
+	if (!r)
+		return;
+	if (len > PROTO_RING_MSG_MAX) {
+		if (len >= 4)
+			memcpy(&p->ring_tail, buf, 4);
+	} else if (p->ring_tail - r->head <= PROTO_RING_DATA &&
+		   size + (room < size ? room : 0) <= PROTO_RING_DATA - (p->ring_tail - r->head)) {
+		if (room < size) {
+			struct proto_ring_rec wrap = { .len = PROTO_RING_WRAP };
+
+			memcpy(r->data + off, &wrap, sizeof(wrap));
+			p->ring_tail += room;
+			off = 0;
+		}
+		memcpy(r->data + off, &rec, sizeof(rec));
+		memcpy(r->data + off + sizeof(rec), buf, len);
+		p->ring_tail += size;
+	}
+	r->tail = p->ring_tail;
+	if (trace)
+		fprintf(stderr, "conn %c: ring tail %u after %zu bytes\n",
+			p == &peers[0] ? 'A' : 'B', p->ring_tail, len);
+	peer_feed(p, &kick, sizeof(kick), 0, 1);
+}
+
+/* A connection whose free ring broke, found through either peer, was hung
+ * up on: the loop would close it at its next iteration, so close it now,
+ * before uv_run frees it under the peer's pointer. */
+static void reap_broken(void)
+{
+	for (int k = 0; k < NCONNS; k++) {
+		struct peer *p = &peers[k];
+
+		if (p->c && p->c->ring_broken) {
+			conn_close(p->c);
+			peer_lost(p);
+		}
+	}
+}
+
 static void peer_hello(struct peer *p)
 {
 	struct proto_hello h = {
@@ -466,6 +527,7 @@ static void peer_open(struct peer *p, unsigned int identity, int hello)
 		return;
 	}
 	p->fd = sv[1];
+	p->ring_tail = 0;
 	if (server_add_conn(&srv, p->c) < 0) {
 		conn_close(p->c);
 		peer_lost(p);
@@ -695,12 +757,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			memcpy(msg.bytes, data + pos, len);
 			if (op & OP_FIXUP)
 				fixup(len, op >> OP_HISTORY_SHIFT);
-			peer_feed(p, msg.bytes, len, op & OP_PASS_FD, !(op & OP_NO_READ));
+			if ((op & OP_RING) == OP_RING)
+				peer_ring(p, msg.bytes, len);
+			else
+				peer_feed(p, msg.bytes, len, op & OP_PASS_FD, !(op & OP_NO_READ));
+			reap_broken();
 			/* Let timers, queued replies and close callbacks run. */
 			uv_run(&loop, UV_RUN_NOWAIT);
 			if ((op & OP_WAIT_TIMER) && !waited)
 				waited = wait_deadline();
-			if (!(op & OP_NO_READ))
+			if (!(op & OP_NO_READ) || (op & OP_RING) == OP_RING)
 				drain_all();
 		}
 		pos += len;

@@ -27,6 +27,7 @@
 #define OP_NO_READ 0x08u
 #define OP_PASS_FD 0x10u
 #define OP_WAIT_TIMER 0x20u
+#define OP_RING (OP_NO_READ | OP_PASS_FD)       /* into the free ring, then a kick */
 #define OP_BACK(n) ((unsigned int)(n) << 6)     /* fix up from the n-th latest grant */
 #define LEN_REPEAT_SHIFT 13
 
@@ -273,6 +274,26 @@ static void seeds_basic(void)
 	block_alloc(0, 1, 3, 0, 0);
 	block_free(OP_FIXUP, 1, 3, 0, 3, 0);
 	seed_write("block-alloc-3-free");
+
+	/* Frees parked in the free ring: good ones, a double free, a free
+	 * that asks for a reply (the ring is broken), then a bad tail. */
+	seed_begin(SETUP_HELLO);
+	block_alloc(0, 0, 3, 0, 0);
+	block_free(OP_RING | OP_FIXUP, 0, 1, 0, 1, 0);
+	block_free(OP_RING | OP_FIXUP, 0, 1, 0, 1, 0);
+	heap_alloc(0, "", 100, 0, 0);
+	heap_free(OP_RING | OP_FIXUP, 0, 0, 0);
+	block_alloc(OP_CONN_B, 0, 1, 0, 0);
+	block_free(OP_CONN_B | OP_RING | OP_FIXUP, 0, 1, PROTO_F_SYNC, 1, 0);
+	{
+		unsigned char junk[PROTO_RING_MSG_MAX + 8];
+		uint32_t tail = 0x7ffffff8u;
+
+		memset(junk, 0, sizeof(junk));
+		memcpy(junk, &tail, sizeof(tail));
+		rec(OP_RING, junk, sizeof(junk));
+	}
+	seed_write("free-ring");
 
 	seed_begin(SETUP_HELLO);
 	block_alloc(0, 0, 3, -1, PROTO_F_CONTIG);
