@@ -2245,7 +2245,8 @@ static void print_header(const struct bench *b)
 	       "call, nothing subtracted (a pair of clock reads costs %.1f ns).  \"x med\" and\n"
 	       "\"x p99\" are the figure over its baseline in the same placement.  One CPU: bench,\n"
 	       "helpers and daemon on CPU %d; two CPUs: bench and throughput clients on CPU %d,\n"
-	       "daemon and helpers on the other.  A free of held memory is a send, no reply.\n\n",
+	       "daemon and helpers on the other.  A free of held memory needs no reply: it\n"
+	       "is parked in the connection's free ring unless its pool is short or waited on.\n\n",
 	       b->iters, iters_batch(b), iters_wake(b), iters_attach(b), b->rounds, b->tput_secs,
 	       b->timer_ns, b->cpus[0], b->cpus[0]);
 }

@@ -23,6 +23,8 @@
  *    several of its threads' waits served by one free or one close).
  *    sendmsg is used only to attach a region fd, after what is staged for
  *    that connection.
+ *  - A free that needs no reply usually comes through the connection's free
+ *    ring (ring.c), read at the top of conn_handle: no message at all.
  */
 #include "autoconf.h"
 #include "log.h"
