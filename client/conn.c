@@ -285,30 +285,27 @@ static size_t reply_size(uint16_t req)
 	}
 }
 
-/*
- * Apply the descriptors a reply carries, whoever it is for: the daemon sends
- * a region and its fd only once per connection, so they must be recorded
- * even if the call that asked has gone.  Consumes fd.
- */
 /* Map the free ring the daemon sent with the hello reply; fd is consumed.
  * Without it frees are sent, so a failure costs speed, not service. */
-static int ring_map(shmpool_t *sp, int fd)
+static void ring_map(shmpool_t *sp, int fd)
 {
 	struct stat st;
-	void *r;
+	void *r = MAP_FAILED;
 
-	if (sp->ring || fstat(fd, &st) < 0 || st.st_size != PROTO_RING_SIZE) {
-		close(fd);
-		return 0;
-	}
-	r = mmap(NULL, PROTO_RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (!sp->ring && fstat(fd, &st) == 0 && st.st_size == PROTO_RING_SIZE)
+		r = mmap(NULL, PROTO_RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	close(fd);
 	if (r != MAP_FAILED) {
 		sp->ring = r;
 		sp->ring_tail = __atomic_load_n(&sp->ring->tail, __ATOMIC_RELAXED);
 	}
-	return 0;
 }
+
+/*
+ * Apply the descriptors a reply carries, whoever it is for: the daemon sends
+ * a region and its fd only once per connection, so they must be recorded
+ * even if the call that asked has gone.  Consumes fd.
+ */
 
 static int conn_apply_descs(shmpool_t *sp, uint16_t req, size_t len, int fd)
 {
@@ -325,7 +322,7 @@ static int conn_apply_descs(shmpool_t *sp, uint16_t req, size_t len, int fd)
 	switch (req) {
 	case PROTO_HELLO:
 		if (fd >= 0 && (m->r.flags & PROTO_F_RING)) {
-			rc = ring_map(sp, fd);
+			ring_map(sp, fd);
 			fd = -1;
 		}
 		break;
@@ -568,30 +565,12 @@ static int ring_kicked(const struct proto_ring *r, const void *msg)
 static int ring_put(shmpool_t *sp, const void *msg, size_t len)
 {
 	struct proto_ring *r = sp->ring;
-	uint32_t tail = sp->ring_tail, head, off, room, size, used;
-	struct proto_ring_rec rec = { .len = (uint32_t)len };
 
-	if (!r || len > PROTO_RING_MSG_MAX || ring_kicked(r, msg))
+	if (!r || ring_kicked(r, msg) ||
+	    proto_ring_append(r, &sp->ring_tail, __atomic_load_n(&r->head, __ATOMIC_ACQUIRE), msg,
+			      len) < 0)
 		return -EAGAIN;
-	head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
-	used = tail - head;
-	size = (uint32_t)(sizeof(rec) + len + 7) & ~7u;
-	off = tail % PROTO_RING_DATA;
-	room = PROTO_RING_DATA - off;
-	if (used > PROTO_RING_DATA || size + (room < size ? room : 0) > PROTO_RING_DATA - used)
-		return -EAGAIN;
-	if (room < size) {
-		struct proto_ring_rec wrap = { .len = PROTO_RING_WRAP };
-
-		memcpy(r->data + off, &wrap, sizeof(wrap));
-		tail += room;
-		off = 0;
-	}
-	memcpy(r->data + off, &rec, sizeof(rec));
-	memcpy(r->data + off + sizeof(rec), msg, len);
-	tail += size;
-	sp->ring_tail = tail;
-	__atomic_store_n(&r->tail, tail, __ATOMIC_RELEASE);
+	__atomic_store_n(&r->tail, sp->ring_tail, __ATOMIC_RELEASE);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return ring_kicked(r, msg);
 }

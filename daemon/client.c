@@ -483,6 +483,7 @@ static struct dpool *conn_pool(struct conn *c, uint32_t pool_id)
 static void handle_hello(struct conn *c, const struct proto_hello *m)
 {
 	struct proto_hello_reply r;
+	int fd = -1;
 
 	memset(&r, 0, sizeof(r));
 	conn_reply_init(&r.r, PROTO_HELLO, m->hdr.id, 0);
@@ -508,19 +509,18 @@ static void handle_hello(struct conn *c, const struct proto_hello *m)
 	}
 	c->hello_done = 1;
 	if (!c->ring && c->srv->cfg.daemon.free_ring) {
-		int fd, rc = ring_open(c, &fd);
+		int rc = ring_open(c, &fd);
 
-		if (rc == 0) {
+		/* Without one, frees all come by the socket. */
+		if (rc < 0)
+			log_warning("client %llu (pid %d): no free ring: %s",
+				    (unsigned long long)c->id, (int)c->pid, strerror(-rc));
+		else
 			r.r.flags |= PROTO_F_RING;
-			conn_send(c, &r, sizeof(r), fd);
-			close(fd);
-			return;
-		}
-		/* Frees then all come by the socket, as before rings. */
-		log_warning("client %llu (pid %d): no free ring: %s", (unsigned long long)c->id,
-			    (int)c->pid, strerror(-rc));
 	}
-	conn_send(c, &r, sizeof(r), -1);
+	conn_send(c, &r, sizeof(r), fd);
+	if (fd >= 0)
+		close(fd);
 }
 
 static void send_pool_reply(struct conn *c, uint16_t type, uint32_t id, struct dpool *p)
@@ -828,6 +828,15 @@ static int is_async_free(const void *msg, size_t len)
 	return 0;
 }
 
+/* A message nobody waits for a reply to: its sender's next one is likely
+ * right behind it. */
+static int wants_no_reply(const void *msg, size_t len)
+{
+	const struct proto_hdr *hdr = msg;
+
+	return is_async_free(msg, len) || (len == sizeof(*hdr) && hdr->type == PROTO_KICK);
+}
+
 /* Whether a request reports or depends on what clients hold, so that frees
  * parked in any free ring must be in first.  Allocations read the rings only
  * when they cannot be met (ring_pull), and a free only when the client could
@@ -1026,8 +1035,7 @@ void conn_read(struct conn *c)
 			return;
 		}
 		conn_handle(c, rxbuf.bytes, (size_t)n);
-		if (!is_async_free(rxbuf.bytes, (size_t)n) &&
-		    !(n == sizeof(struct proto_hdr) && rxbuf.hdr.type == PROTO_KICK))
+		if (!wants_no_reply(rxbuf.bytes, (size_t)n))
 			return;
 		/* Waiters this free served need not wait for the next read. */
 		if (txq.n > 0)

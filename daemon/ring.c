@@ -241,18 +241,21 @@ int ring_pull(struct server *srv, struct conn *except, const struct dpool *p)
 	return ring_drain_all(srv, except);
 }
 
-/* Whether a request waits on what key covers. */
+static int pool_waited(const struct server *srv, uint32_t id)
+{
+	return id < srv->npools && srv->pools[id] && waitq_head(&srv->pools[id]->waiters);
+}
+
+/* Whether a request waits on what key covers (the heap has no waits). */
 static int ring_key_waited(const struct server *srv, uint32_t key)
 {
 	if (key == KEY_HEAP)
 		return 0;
-	for (uint32_t id = key == KEY_ALL ? PROTO_RING_KICK_POOLS : key - KEY_POOL0;
-	     id < srv->npools; id++) {
-		if (srv->pools[id] && waitq_head(&srv->pools[id]->waiters))
+	if (key != KEY_ALL)
+		return pool_waited(srv, key - KEY_POOL0);
+	for (uint32_t id = PROTO_RING_KICK_POOLS; id < srv->npools; id++)
+		if (pool_waited(srv, id))
 			return 1;
-		if (key != KEY_ALL)
-			break;
-	}
 	return 0;
 }
 

@@ -51,6 +51,31 @@ static const struct proto_size request_sizes[PROTO_TYPE_LAST + 1] = {
 	[PROTO_KICK] = FIXED(proto_hdr),
 };
 
+int proto_ring_append(struct proto_ring *r, uint32_t *tail, uint32_t head, const void *msg,
+		      size_t len)
+{
+	struct proto_ring_rec rec = { .len = (uint32_t)len };
+	uint32_t t = *tail, used = t - head, off = t % PROTO_RING_DATA;
+	uint32_t room = PROTO_RING_DATA - off, size;
+
+	if (len < sizeof(struct proto_hdr) || len > PROTO_RING_MSG_MAX)
+		return -EMSGSIZE;
+	size = (uint32_t)(sizeof(rec) + len + 7) & ~7u;
+	if (used > PROTO_RING_DATA || size + (room < size ? room : 0) > PROTO_RING_DATA - used)
+		return -ENOSPC;
+	if (room < size) {
+		struct proto_ring_rec wrap = { .len = PROTO_RING_WRAP };
+
+		memcpy(r->data + off, &wrap, sizeof(wrap));
+		t += room;
+		off = 0;
+	}
+	memcpy(r->data + off, &rec, sizeof(rec));
+	memcpy(r->data + off + sizeof(rec), msg, len);
+	*tail = t + size;
+	return 0;
+}
+
 int proto_request_size(uint16_t type, size_t *min, size_t *max)
 {
 	if (type < PROTO_TYPE_FIRST || type > PROTO_TYPE_LAST)

@@ -573,6 +573,14 @@ int proto_send(int sock, const void *buf, size_t len, int fd, int flags);
  * truncated datagram is -EMSGSIZE. */
 long proto_recv(int sock, void *buf, size_t len, int *fd, int flags);
 
+/* Write msg as a record of a free ring at position *tail, the reader being
+ * at head, a wrap record first if it would run past the end, and advance
+ * *tail; the caller publishes it.  -ENOSPC (nothing written) when it does
+ * not fit or head and *tail make no sense, -EMSGSIZE when len is not
+ * between a header and PROTO_RING_MSG_MAX. */
+int proto_ring_append(struct proto_ring *r, uint32_t *tail, uint32_t head, const void *msg,
+		      size_t len);
+
 /* Receive one message with recv(), which costs less than recvmsg(): any
  * descriptors attached are dropped by the kernel unseen.  Returns the length,
  * 0 at end of stream, or -errno; a datagram longer than len is consumed and

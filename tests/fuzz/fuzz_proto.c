@@ -32,7 +32,8 @@
  *                  a descriptor attached, for the daemon to read; bits 3
  *                  and 4 together: append it to the connection's free
  *                  ring as a record (one longer than a record may be:
- *                  its first 4 bytes become the ring's tail) and feed a
+ *                  its first 4 bytes become the ring's tail; one shorter
+ *                  than a header: nothing) and feed a
  *                  PROTO_KICK, replies read; bit 5:
  *                  then wait for the earliest wait deadline if it
  *                  is at most 5 ms away (once per input).  Length bits
@@ -455,28 +456,13 @@ static void peer_ring(struct peer *p, const void *buf, size_t len)
 {
 	struct proto_hdr kick = { .version = SHMPOOL_PROTO_VERSION, .type = PROTO_KICK, .id = 9 };
 	struct proto_ring *r = p->c->ring;
-	struct proto_ring_rec rec = { .len = (uint32_t)len };
-	uint32_t size = (uint32_t)(sizeof(rec) + len + 7) & ~7u;
-	uint32_t off = p->ring_tail % PROTO_RING_DATA, room = PROTO_RING_DATA - off;
 
 	if (!r)
 		return;
-	if (len > PROTO_RING_MSG_MAX) {
-		if (len >= 4)
-			memcpy(&p->ring_tail, buf, 4);
-	} else if (p->ring_tail - r->head <= PROTO_RING_DATA &&
-		   size + (room < size ? room : 0) <= PROTO_RING_DATA - (p->ring_tail - r->head)) {
-		if (room < size) {
-			struct proto_ring_rec wrap = { .len = PROTO_RING_WRAP };
-
-			memcpy(r->data + off, &wrap, sizeof(wrap));
-			p->ring_tail += room;
-			off = 0;
-		}
-		memcpy(r->data + off, &rec, sizeof(rec));
-		memcpy(r->data + off + sizeof(rec), buf, len);
-		p->ring_tail += size;
-	}
+	if (len > PROTO_RING_MSG_MAX)
+		memcpy(&p->ring_tail, buf, 4);
+	else
+		proto_ring_append(r, &p->ring_tail, r->head, buf, len);
 	r->tail = p->ring_tail;
 	if (trace)
 		fprintf(stderr, "conn %c: ring tail %u after %zu bytes\n",
