@@ -52,6 +52,11 @@ struct client_pool {
 	uint64_t block_size;
 	uint64_t stride;
 	uint64_t *held;              /* one bit per block: held at least once */
+	/* The block cache (a stock lane of the free ring, see proto.h). */
+	uint32_t lane;               /* PROTO_STOCK_NONE: the pool has none */
+	uint32_t nslots;
+	uint32_t ncached;            /* slots [0, ncached) may hold blocks */
+	uint64_t *mine;              /* with a lane: granted to us and held once */
 };
 
 enum client_hold_kind {
@@ -115,6 +120,11 @@ struct client_pending {
 	uint32_t got;
 	uint32_t pool_id;
 	int contig;
+	/* A refill of the pool's cache: up to stock more blocks may come,
+	 * which go to extra[] (PROTO_STOCK_SLOTS of room), not to the caller. */
+	uint32_t stock;
+	uint32_t nextra;
+	uint32_t *extra;
 	union client_reply reply;
 };
 
@@ -164,6 +174,7 @@ enum client_take {
 	CLIENT_TAKE_NONE = 0,        /* not held */
 	CLIENT_TAKE_BIT,
 	CLIENT_TAKE_EXTRA,
+	CLIENT_TAKE_MINE,            /* the bit, of a block granted to us: it may be cached */
 };
 
 /* Wrap a connected socket: say hello, and take ownership of fd in every
@@ -206,9 +217,11 @@ int client_pool_index(shmpool_t *sp, const struct client_pool *p, const void *pt
 /* Address of block i of a pool; NULL if its region is not mapped. */
 void *client_block_ptr(shmpool_t *sp, const struct client_pool *p, uint32_t i);
 
-/* Block holds: add one, take one back for a free (and undo or commit that),
- * and count them. */
+/* Block holds: add one (client_hold_grant for a block the daemon granted
+ * this connection), take one back for a free (and undo or commit that), and
+ * count them. */
 int client_hold_add(shmpool_t *sp, struct client_pool *p, uint32_t i);
+int client_hold_grant(shmpool_t *sp, struct client_pool *p, uint32_t i);
 enum client_take client_hold_take(shmpool_t *sp, struct client_pool *p, uint32_t i);
 void client_hold_undo(shmpool_t *sp, struct client_pool *p, uint32_t i, enum client_take how);
 void client_hold_commit(shmpool_t *sp, struct client_pool *p, uint32_t i, enum client_take how);
@@ -222,5 +235,12 @@ void client_hmap_fini(struct client_hmap *m);
 
 /* Errors the daemon reported for frees sent without waiting. */
 unsigned long client_async_errors(shmpool_t *sp);
+
+/* The block cache of a pool with a lane (the lock held): take a cached
+ * block (PROTO_STOCK_EMPTY if there is none), or put one whose last hold a
+ * free just took: 1 when it is cached (or the daemon has already taken it
+ * back), 0 when it must be freed the usual way. */
+uint32_t client_stock_take(shmpool_t *sp, struct client_pool *p);
+int client_stock_put(shmpool_t *sp, struct client_pool *p, uint32_t i);
 
 #endif

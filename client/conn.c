@@ -137,6 +137,9 @@ void client_pending_init(struct client_pending *p)
 	p->got = 0;
 	p->pool_id = UINT32_MAX;
 	p->contig = 0;
+	p->stock = 0;
+	p->nextra = 0;
+	p->extra = NULL;
 }
 
 static uint32_t conn_next_id(shmpool_t *sp)
@@ -375,7 +378,7 @@ static void conn_grant_frame(shmpool_t *sp, struct client_pending *p, size_t len
 	if (len < sizeof(*r) || len != sizeof(*r) + (size_t)r->nindices * sizeof(uint32_t))
 		goto fail;
 	cp = client_pool_get(sp, r->pool_id);
-	if (!cp || r->count != p->count || r->first != p->got)
+	if (!cp || r->count < p->count || r->count - p->count > p->stock || r->first != p->got)
 		goto fail;
 	if ((p->type == PROTO_BLOCK_ALLOC || p->got > 0) && r->pool_id != p->pool_id)
 		goto fail;
@@ -388,7 +391,7 @@ static void conn_grant_frame(shmpool_t *sp, struct client_pending *p, size_t len
 		    r->count > cp->num_blocks - first)
 			goto fail;
 		for (uint32_t k = 0; k < r->count; k++)
-			client_hold_add(sp, cp, first + k);
+			client_hold_grant(sp, cp, first + k);
 		ptr = client_block_ptr(sp, cp, first);
 		if (!ptr) {
 			rc = -ENOMEM;
@@ -399,23 +402,29 @@ static void conn_grant_frame(shmpool_t *sp, struct client_pending *p, size_t len
 		pending_complete(p, 0);
 		return;
 	}
-	if (r->nindices > p->count - p->got)
+	if (r->nindices > r->count - p->got)
 		goto fail;
 	for (uint32_t k = 0; k < r->nindices; k++) {
-		uint32_t i = r->index[k];
+		uint32_t i = r->index[k], pos = p->got + k;
 
 		if (i >= cp->num_blocks)
 			goto fail;
-		client_hold_add(sp, cp, i);
-		p->blocks[p->got + k] = client_block_ptr(sp, cp, i);
-		if (!p->blocks[p->got + k])
+		/* Blocks for the cache are the connection's, not the
+		 * caller's: they are held through the lane. */
+		if (pos >= p->count) {
+			p->extra[p->nextra++] = i;
+			continue;
+		}
+		client_hold_grant(sp, cp, i);
+		p->blocks[pos] = client_block_ptr(sp, cp, i);
+		if (!p->blocks[pos])
 			rc = -ENOMEM;
 	}
 	p->got += r->nindices;
 	if (rc == -ENOMEM)
 		goto fail;
 	if (!(r->r.flags & PROTO_F_MORE)) {
-		if (p->got != p->count)
+		if (p->got != r->count)
 			goto fail;
 		pending_complete(p, 0);
 	}
@@ -538,21 +547,82 @@ int client_call(shmpool_t *sp, struct client_pending *p, void *msg, size_t len)
 	return rc;
 }
 
+/* Whether the daemon wants frees of a pool at once. */
+static int ring_pool_kicked(const struct proto_ring *r, uint32_t pool)
+{
+	if (__atomic_load_n(&r->kick, __ATOMIC_RELAXED))
+		return 1;
+	/* A pool without a bit of its own is covered by kick alone. */
+	if (pool >= PROTO_RING_KICK_POOLS)
+		return 0;
+	return (__atomic_load_n(&r->kick_pool[pool / 64], __ATOMIC_RELAXED) >> (pool % 64)) & 1;
+}
+
 /* Whether the daemon wants this free (a BLOCK_FREE or HEAP_FREE) at once. */
 static int ring_kicked(const struct proto_ring *r, const void *msg)
 {
 	const struct proto_hdr *hdr = msg;
-	uint32_t pool;
 
-	if (__atomic_load_n(&r->kick, __ATOMIC_RELAXED))
-		return 1;
 	if (hdr->type == PROTO_HEAP_FREE)
-		return __atomic_load_n(&r->kick_heap, __ATOMIC_RELAXED) != 0;
-	/* A pool without a bit of its own is covered by kick alone. */
-	pool = ((const struct proto_block_free *)msg)->pool_id;
-	if (pool >= PROTO_RING_KICK_POOLS)
+		return __atomic_load_n(&r->kick, __ATOMIC_RELAXED) ||
+		       __atomic_load_n(&r->kick_heap, __ATOMIC_RELAXED);
+	return ring_pool_kicked(r, ((const struct proto_block_free *)msg)->pool_id);
+}
+
+/*
+ * The block cache.  Only this side writes blocks into a lane, always at
+ * slot ncached, under the connection's lock; the daemon only ever empties
+ * slots, from the lowest up.  Both take a block with an atomic exchange, so
+ * it goes to exactly one of them; and when a take finds its slot emptied,
+ * every slot below it was emptied before, so the lane starts over empty.
+ */
+uint32_t client_stock_take(shmpool_t *sp, struct client_pool *p)
+{
+	uint32_t *slot;
+
+	if (!sp->ring || p->lane == PROTO_STOCK_NONE)
+		return PROTO_STOCK_EMPTY;
+	slot = sp->ring->stock[p->lane];
+	while (p->ncached > 0) {
+		uint32_t i = __atomic_exchange_n(&slot[--p->ncached], PROTO_STOCK_EMPTY,
+						 __ATOMIC_ACQ_REL);
+
+		if (i == PROTO_STOCK_EMPTY) {
+			p->ncached = 0;
+			break;
+		}
+		if (i < p->num_blocks)
+			return i;
+	}
+	return PROTO_STOCK_EMPTY;
+}
+
+/*
+ * Put a block in the cache unless the daemon wants the pool's frees now.
+ * The fence between the store and reading the kick pairs with the daemon's
+ * between setting the kick and emptying the lanes: either it takes the
+ * block back, or this side sees the kick and takes it out again.
+ */
+int client_stock_put(shmpool_t *sp, struct client_pool *p, uint32_t i)
+{
+	struct proto_ring *r = sp->ring;
+	uint32_t *slot, got;
+
+	if (!r || p->lane == PROTO_STOCK_NONE || p->ncached >= p->nslots ||
+	    ring_pool_kicked(r, p->id))
 		return 0;
-	return (__atomic_load_n(&r->kick_pool[pool / 64], __ATOMIC_RELAXED) >> (pool % 64)) & 1;
+	slot = r->stock[p->lane];
+	__atomic_store_n(&slot[p->ncached++], i, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!ring_pool_kicked(r, p->id))
+		return 1;
+	got = __atomic_exchange_n(&slot[--p->ncached], PROTO_STOCK_EMPTY, __ATOMIC_ACQ_REL);
+	if (got == PROTO_STOCK_EMPTY) {
+		/* The daemon took it back: freed. */
+		p->ncached = 0;
+		return 1;
+	}
+	return 0;
 }
 
 /*
@@ -619,6 +689,7 @@ static void conn_free(shmpool_t *sp)
 	for (uint32_t i = 0; i < sp->npools; i++) {
 		if (sp->pools[i]) {
 			free(sp->pools[i]->held);
+			free(sp->pools[i]->mine);
 			free(sp->pools[i]);
 		}
 	}

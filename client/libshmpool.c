@@ -25,6 +25,7 @@ struct free_entry {
 	uint32_t index;
 	uint8_t how;                 /* enum client_take, taken tentatively */
 	uint8_t sent;
+	uint8_t cached;              /* went into the pool's cache instead */
 };
 
 /* A block free message with room for the indices of one frame. */
@@ -68,7 +69,21 @@ static int free_message(shmpool_t *sp, struct proto_block_free *f, uint32_t pool
  * held) or in the fire-and-forget pass. */
 static int free_wanted(const struct free_entry *e, int sync)
 {
-	return (e->how == CLIENT_TAKE_NONE) == !!sync;
+	return !e->cached && (e->how == CLIENT_TAKE_NONE) == !!sync;
+}
+
+/* Put the blocks of committed frees that may be cached into their pools'
+ * caches: those granted to this connection and now held no more. */
+static void free_cache(shmpool_t *sp, struct free_entry *e, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		struct client_pool *cp;
+
+		if (e[k].how != CLIENT_TAKE_MINE)
+			continue;
+		cp = client_pool_get(sp, e[k].pool_id);
+		e[k].cached = cp && client_stock_put(sp, cp, e[k].index);
+	}
 }
 
 /* Send the entries of one pass: one message per pool, split into frames of
@@ -149,12 +164,14 @@ static int free_entries(shmpool_t *sp, struct free_entry *e, size_t n)
 			return -ENOMEM;
 	}
 	for (size_t k = 0; k < n; k++) {
+		e[k].cached = 0;
 		e[k].how = entry_take(sp, &e[k]);
 		if (e[k].how == CLIENT_TAKE_NONE)
 			bad++;
 	}
 	if (bad == 0) {
 		free_settle(sp, e, n, 1);
+		free_cache(sp, e, n);
 		rc = free_send(sp, e, n, &fb, 0);
 		goto out;
 	}
@@ -184,6 +201,7 @@ static int free_entries(shmpool_t *sp, struct free_entry *e, size_t n)
 		}
 	}
 	free_settle(sp, e, n, 1);
+	free_cache(sp, e, n);
 	rc = free_send(sp, e, n, &fb, 0);
 out:
 	if (fb.f != &fb.stack.f)
@@ -418,10 +436,41 @@ SHMPOOL_API int shmpool_pool_destroy(shmpool_t *sp, const char *name)
 	return pool_name_call(sp, PROTO_POOL_DESTROY, name, NULL);
 }
 
-/* Block allocation of count blocks, or of one run of count when contig. */
+/* A single block from the pool's cache: 0, or -EAGAIN when it has none. */
+static int stock_alloc(shmpool_t *sp, struct client_pool *cp, void **out)
+{
+	uint32_t i;
+
+	while ((i = client_stock_take(sp, cp)) != PROTO_STOCK_EMPTY) {
+		void *ptr = client_block_ptr(sp, cp, i);
+
+		if (ptr && client_hold_grant(sp, cp, i) == 0) {
+			*out = ptr;
+			return 0;
+		}
+		block_give_back(sp, cp->id, i);
+	}
+	return -EAGAIN;
+}
+
+/* The blocks a cache refill brought beyond the caller's go into the cache,
+ * or back to the daemon when it is full or wants them. */
+static void stock_fill(shmpool_t *sp, uint32_t pool_id, const uint32_t *extra, uint32_t n)
+{
+	struct client_pool *cp = client_pool_get(sp, pool_id);
+
+	for (uint32_t k = 0; k < n; k++)
+		if (!cp || !client_stock_put(sp, cp, extra[k]))
+			block_give_back(sp, pool_id, extra[k]);
+}
+
+/* Block allocation of count blocks, or of one run of count when contig.  A
+ * single block comes from the pool's cache when it has one; a request made
+ * because the cache ran dry asks for enough to fill it again. */
 static int blocks_request(shmpool_pool_t *pool, size_t count, void **out, int timeout_ms,
 			  int contig)
 {
+	uint32_t extra[PROTO_STOCK_SLOTS];
 	struct proto_block_alloc m;
 	struct client_pending p;
 	struct client_pool *cp;
@@ -445,17 +494,27 @@ static int blocks_request(shmpool_pool_t *pool, size_t count, void **out, int ti
 		rc = -ENOMEM;
 		goto out;
 	}
+	memset(&m, 0, sizeof(m));
 	m.hdr.type = PROTO_BLOCK_ALLOC;
 	m.pool_id = pool->id;
 	m.count = (uint32_t)count;
 	m.timeout_ms = timeout_ms;
 	m.flags = contig ? PROTO_F_CONTIG : 0;
 	client_pending_init(&p);
+	if (count == 1 && !contig && cp->lane != PROTO_STOCK_NONE) {
+		rc = stock_alloc(sp, cp, out);
+		if (rc == 0)
+			goto out;
+		m.stock = cp->nslots;
+		p.stock = cp->nslots;
+		p.extra = extra;
+	}
 	p.blocks = out;
 	p.count = (uint32_t)count;
 	p.contig = contig;
 	p.pool_id = pool->id;
 	rc = client_call(sp, &p, &m, sizeof(m));
+	stock_fill(sp, pool->id, extra, p.nextra);
 out:
 	client_conn_leave(sp);
 	return rc;

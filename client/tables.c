@@ -123,6 +123,32 @@ struct client_pool *client_pool_get(shmpool_t *sp, uint32_t id)
 	return id < sp->npools ? sp->pools[id] : NULL;
 }
 
+/* Take up the cache lane a descriptor names.  The daemon never moves a
+ * pool to another lane; a lane that goes (the pool was destroyed) leaves
+ * nothing in it that the daemon has not taken back. */
+static int pool_lane(shmpool_t *sp, struct client_pool *p, const struct proto_pool_desc *d)
+{
+	int usable = sp->ring && d->cache_lane < PROTO_STOCK_LANES && d->cache_slots > 0 &&
+		     d->cache_slots <= PROTO_STOCK_SLOTS;
+
+	if (!usable) {
+		p->lane = PROTO_STOCK_NONE;
+		p->nslots = p->ncached = 0;
+		return 0;
+	}
+	if (!p->mine) {
+		p->mine = calloc(((size_t)p->num_blocks + 63) / 64, sizeof(uint64_t));
+		if (!p->mine)
+			return -ENOMEM;
+	}
+	if (p->lane != d->cache_lane || p->nslots != d->cache_slots) {
+		p->lane = d->cache_lane;
+		p->nslots = d->cache_slots;
+		p->ncached = 0;
+	}
+	return 0;
+}
+
 int client_pool_apply(shmpool_t *sp, const struct proto_pool_desc *d)
 {
 	struct client_region *reg;
@@ -147,13 +173,15 @@ int client_pool_apply(shmpool_t *sp, const struct proto_pool_desc *d)
 	    old->stride == d->stride && old->block_size == d->block_size &&
 	    old->num_blocks == d->num_blocks) {
 		old->attr = d->attr;
-		return 0;
+		return pool_lane(sp, old, d);
 	}
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
 	p->held = calloc(((size_t)d->num_blocks + 63) / 64, sizeof(uint64_t));
-	if (!p->held) {
+	p->lane = PROTO_STOCK_NONE;
+	if (!p->held || pool_lane(sp, p, d) < 0) {
+		free(p->held);
 		free(p);
 		return -ENOMEM;
 	}
@@ -168,6 +196,7 @@ int client_pool_apply(shmpool_t *sp, const struct proto_pool_desc *d)
 	 * pool, which the daemon destroys only when no block is held. */
 	if (old) {
 		free(old->held);
+		free(old->mine);
 		free(old);
 	}
 	sp->pools[d->id] = p;
@@ -249,6 +278,26 @@ static int bit_test(const struct client_pool *p, uint32_t i)
  * already holds); the first hold is a bit, the others count in the hash
  * map, so the common case costs one bit per block.
  */
+static void mine_set(struct client_pool *p, uint32_t i, int on)
+{
+	if (!p->mine)
+		return;
+	if (on)
+		p->mine[i / 64] |= 1ull << (i % 64);
+	else
+		p->mine[i / 64] &= ~(1ull << (i % 64));
+}
+
+int client_hold_grant(shmpool_t *sp, struct client_pool *p, uint32_t i)
+{
+	int first = !bit_test(p, i);
+	int rc = client_hold_add(sp, p, i);
+
+	if (rc == 0 && first)
+		mine_set(p, i, 1);
+	return rc;
+}
+
 int client_hold_add(shmpool_t *sp, struct client_pool *p, uint32_t i)
 {
 	struct client_hentry *e;
@@ -258,6 +307,8 @@ int client_hold_add(shmpool_t *sp, struct client_pool *p, uint32_t i)
 		p->held[i / 64] |= 1ull << (i % 64);
 		return 0;
 	}
+	/* Held twice: a free of it must reach the daemon. */
+	mine_set(p, i, 0);
 	e = client_hmap_find(&sp->hmap, CLIENT_HOLD_BLOCK, block_key(p, i));
 	if (!e) {
 		rc = client_hmap_insert(&sp->hmap, CLIENT_HOLD_BLOCK, block_key(p, i), &e);
@@ -278,6 +329,10 @@ enum client_take client_hold_take(shmpool_t *sp, struct client_pool *p, uint32_t
 	}
 	if (bit_test(p, i)) {
 		p->held[i / 64] &= ~(1ull << (i % 64));
+		if (p->mine && (p->mine[i / 64] >> (i % 64)) & 1) {
+			mine_set(p, i, 0);
+			return CLIENT_TAKE_MINE;
+		}
 		return CLIENT_TAKE_BIT;
 	}
 	return CLIENT_TAKE_NONE;
@@ -287,8 +342,9 @@ void client_hold_undo(shmpool_t *sp, struct client_pool *p, uint32_t i, enum cli
 {
 	struct client_hentry *e;
 
-	if (how == CLIENT_TAKE_BIT) {
+	if (how == CLIENT_TAKE_BIT || how == CLIENT_TAKE_MINE) {
 		p->held[i / 64] |= 1ull << (i % 64);
+		mine_set(p, i, how == CLIENT_TAKE_MINE);
 	} else if (how == CLIENT_TAKE_EXTRA) {
 		/* The entry was kept at zero holds until commit. */
 		e = client_hmap_find(&sp->hmap, CLIENT_HOLD_BLOCK, block_key(p, i));

@@ -185,6 +185,30 @@ int access_quota_blocks(struct conn *c, const struct dpool *p, uint32_t count)
 	return 0;
 }
 
+uint64_t access_quota_room(const struct conn *c, const struct dpool *p)
+{
+	const struct config_limits *lim = &c->srv->cfg.limits;
+	uint64_t held = p->id < c->npool_blocks ? c->pool_blocks[p->id] : 0;
+	uint64_t room = UINT64_MAX;
+
+	if (lim->max_blocks_per_client)
+		room = lim->max_blocks_per_client > c->blocks_held ?
+			       lim->max_blocks_per_client - c->blocks_held : 0;
+	if (p->cfg && p->cfg->max_blocks_per_client) {
+		uint64_t r = p->cfg->max_blocks_per_client > held ?
+				     p->cfg->max_blocks_per_client - held : 0;
+
+		room = r < room ? r : room;
+	}
+	if (lim->max_bytes_per_client) {
+		uint64_t b = lim->max_bytes_per_client > c->bytes_held ?
+				     (lim->max_bytes_per_client - c->bytes_held) / p->lp->bp.stride : 0;
+
+		room = b < room ? b : room;
+	}
+	return room;
+}
+
 /* Heap bytes c holds in one instance: a short list, one entry per
  * instance the client has used. */
 uint64_t *access_heap_bytes(struct conn *c, const char *instance)

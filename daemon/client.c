@@ -175,8 +175,14 @@ void conn_close(struct conn *c)
 
 	if (c->closing)
 		return;
-	/* Frees it parked are frees, not memory reclaimed from the dead. */
+	/* Frees it parked, and blocks it cached, are frees, not memory
+	 * reclaimed from the dead.  From here on a client still there sends
+	 * its frees (and learns the daemon is gone) rather than keep them. */
+	ring_kick_close(c);
 	ring_drain(c);
+	if (c->closing)
+		return;
+	stock_steal(srv, c, STOCK_ALL);
 	if (c->closing)
 		return;
 	/* Replies staged before the hang-up (a refused hello's) still go. */
@@ -448,7 +454,7 @@ int conn_region_desc(struct conn *c, uint32_t region_id, struct proto_reply_hdr 
 
 /* Fill the pool descriptor of a reply if this connection has not seen the
  * pool yet (or always, when force is set); returns the fd to attach. */
-int conn_pool_desc(struct conn *c, const struct dpool *p, int force, struct proto_reply_hdr *r,
+int conn_pool_desc(struct conn *c, struct dpool *p, int force, struct proto_reply_hdr *r,
 		   struct proto_pool_desc *d, struct proto_region_desc *rd)
 {
 	const struct layout_pool *lp = p->lp;
@@ -466,6 +472,7 @@ int conn_pool_desc(struct conn *c, const struct dpool *p, int force, struct prot
 	d->stride = lp->bp.stride;
 	d->num_blocks = lp->bp.num_blocks;
 	d->attr = server_region(c->srv, lp->region_id)->attr;
+	d->cache_lane = stock_lane(c, p, &d->cache_slots);
 	proto_set_name(d->name, lp->name);
 	r->flags |= PROTO_F_POOL_DESC;
 	return conn_region_desc(c, lp->region_id, r, rd);
@@ -647,11 +654,12 @@ static void handle_block_alloc(struct conn *c, const struct proto_block_alloc *m
 
 	if (!p)
 		rc = -ENOENT;
-	else if (m->flags & ~PROTO_F_CONTIG || m->timeout_ms < -1)
+	else if (m->flags & ~PROTO_F_CONTIG || m->timeout_ms < -1 || m->stock > PROTO_STOCK_SLOTS ||
+		 (m->stock && (m->flags & PROTO_F_CONTIG)))
 		rc = -EINVAL;
 	else
 		rc = dpool_request(c->srv, c, p, m->hdr.id, m->count, m->flags, m->timeout_ms,
-				   PROTO_BLOCK_ALLOC);
+				   PROTO_BLOCK_ALLOC, m->stock);
 	if (rc < 0)
 		conn_send_status(c, PROTO_BLOCK_ALLOC | PROTO_REPLY, m->hdr.id, rc);
 }
@@ -698,14 +706,14 @@ static void handle_group_alloc(struct conn *c, const struct proto_group_alloc *m
 	else
 		rc = layout_group_select(srv->layout, g, m->selector, m->count, &lp);
 	/* Frees parked in free rings may make a pool fit. */
-	if (rc == -ENOMEM && !lp && ring_drain_all(srv, c) > 0)
+	if (rc == -ENOMEM && !lp && ring_drain_all(srv, c) + stock_steal_all(srv, STOCK_ALL) > 0)
 		rc = layout_group_select(srv->layout, g, m->selector, m->count, &lp);
 	/* "fit" with every fitting pool short of blocks still names the pool
 	 * to wait on. */
 	if (rc == 0 || (rc == -ENOMEM && lp)) {
 		p = conn_pool(c, lp->id);
 		rc = p ? dpool_request(srv, c, p, m->hdr.id, m->count, 0, m->timeout_ms,
-				       PROTO_GROUP_ALLOC) : -EINVAL;
+				       PROTO_GROUP_ALLOC, 0) : -EINVAL;
 	}
 	if (rc < 0)
 		conn_send_status(c, PROTO_GROUP_ALLOC | PROTO_REPLY, m->hdr.id, rc);
@@ -881,8 +889,10 @@ static void conn_dispatch(struct conn *c, size_t len)
 		conn_send_status(c, PROTO_ERROR, id, -EPROTO);
 		return;
 	}
-	if (reads_rings(type, rxbuf.bytes, len))
+	if (reads_rings(type, rxbuf.bytes, len)) {
 		ring_drain_all(c->srv, c);
+		stock_steal_all(c->srv, STOCK_ALL);
+	}
 	switch (type) {
 	case PROTO_HELLO:
 		handle_hello(c, (const void *)rxbuf.bytes);

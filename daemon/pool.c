@@ -220,7 +220,8 @@ static int dpool_admit(struct server *srv, struct conn *c, struct dpool *p, uint
 }
 
 int dpool_request(struct server *srv, struct conn *c, struct dpool *p, uint32_t req_id,
-		  uint32_t count, uint32_t flags, int timeout_ms, uint16_t reply_type)
+		  uint32_t count, uint32_t flags, int timeout_ms, uint16_t reply_type,
+		  uint32_t stock)
 {
 	int contig = !!(flags & PROTO_F_CONTIG);
 	struct waiter *w;
@@ -231,14 +232,21 @@ int dpool_request(struct server *srv, struct conn *c, struct dpool *p, uint32_t 
 		dpool_grant(srv, c, p, req_id, 0, contig, reply_type);
 		return 0;
 	}
+	/* Blocks c cached count against its quotas: it gets them back
+	 * before it is refused. */
+	if (access_quota_room(c, p) < count)
+		stock_steal(srv, c, p->id);
 	rc = dpool_admit(srv, c, p, count);
 	if (rc < 0)
 		return rc;
 	do {
 		if (dpool_at_head(p, c->priority)) {
-			rc = dpool_take(srv, p, count, contig);
+			/* A client whose cache ran dry may get it refilled. */
+			uint32_t extra = stock && !contig ? stock_extra(srv, c, p, count, stock) : 0;
+
+			rc = dpool_take(srv, p, count + extra, contig);
 			if (rc == 0) {
-				dpool_grant(srv, c, p, req_id, count, contig, reply_type);
+				dpool_grant(srv, c, p, req_id, count + extra, contig, reply_type);
 				return 0;
 			}
 		}
@@ -358,8 +366,11 @@ static int dpool_check_free(const struct dpool *p, const struct conn *c, uint32_
  * to go back to the pool (zeroed first when scrub says so). */
 static uint32_t dpool_unhold(struct server *srv, struct dpool *p, uint32_t i, int scrub)
 {
-	if (--p->holders[i] != 0)
+	if (--p->holders[i] != 0) {
+		if (p->holders[i] == 1)
+			p->nshared--;
 		return 0;
+	}
 	if (scrub)
 		scrub_block_free(srv, p, i);
 	return 1;
@@ -566,10 +577,14 @@ int dpool_attach(struct server *srv, struct conn *c, struct dpool *p, uint32_t i
 	x->mark = 0;
 	x->next = c->xholds;
 	c->xholds = x;
-	p->holders[i]++;
 	c->blocks_held++;
 	c->bytes_held += p->lp->bp.stride;
-	(void)srv;
+	/* A shared block's frees must reach the daemon: no client caches
+	 * frees of p while it has one. */
+	if (++p->holders[i] == 2) {
+		p->nshared++;
+		ring_pull(srv, NULL, p);
+	}
 	return 0;
 }
 

@@ -66,6 +66,8 @@ int ring_open(struct conn *c, int *fd_out)
 		goto fail;
 	}
 	c->ring = r;
+	/* Every stock slot starts empty (PROTO_STOCK_EMPTY is all ones). */
+	memset(r->stock, 0xff, sizeof(r->stock));
 	ring_kick_init(c);
 	c->ring_head = 0;
 	*fd_out = fd;
@@ -75,19 +77,26 @@ fail:
 	return rc;
 }
 
+void ring_kick_close(struct conn *c)
+{
+	if (c->ring) {
+		__atomic_store_n(&c->ring->kick, 1, __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	}
+}
+
 void ring_close(struct conn *c)
 {
 	/* A client that frees after the hang-up then sends, and learns. */
-	if (c->ring) {
-		__atomic_store_n(&c->ring->kick, 1, __ATOMIC_RELAXED);
+	ring_kick_close(c);
+	if (c->ring)
 		munmap(c->ring, PROTO_RING_SIZE);
-	}
 	c->ring = NULL;
 }
 
 /* Give up on a ring the client broke and hang up: the loop then closes the
  * connection the usual way, which releases what it holds. */
-static int ring_broken(struct conn *c, const char *why)
+int ring_hang_up(struct conn *c, const char *why)
 {
 	log_notice("client %llu (pid %d, %s): free ring broken (%s); hanging up",
 		   (unsigned long long)c->id, (int)c->pid, c->comm, why);
@@ -111,7 +120,7 @@ int ring_drain(struct conn *c)
 	if (tail == head)
 		return 0;
 	if (tail - head > PROTO_RING_DATA || (tail - head) % 8 != 0)
-		return ring_broken(c, "tail out of range");
+		return ring_hang_up(c, "tail out of range");
 	while (head != tail) {
 		uint32_t off = head % PROTO_RING_DATA;
 		uint32_t room = PROTO_RING_DATA - off, left = tail - head, len, size;
@@ -119,20 +128,20 @@ int ring_drain(struct conn *c)
 		len = __atomic_load_n((const uint32_t *)(const void *)(r->data + off), __ATOMIC_RELAXED);
 		if (len == PROTO_RING_WRAP) {
 			if (room > left)
-				return ring_broken(c, "wrap past the tail");
+				return ring_hang_up(c, "wrap past the tail");
 			head += room;
 			continue;
 		}
 		if (len < sizeof(struct proto_hdr) || len > PROTO_RING_MSG_MAX)
-			return ring_broken(c, "record length out of range");
+			return ring_hang_up(c, "record length out of range");
 		size = (uint32_t)(sizeof(struct proto_ring_rec) + len + 7) & ~7u;
 		if (size > room || size > left)
-			return ring_broken(c, "record past the end");
+			return ring_hang_up(c, "record past the end");
 		memcpy(ring_msg.bytes, r->data + off + sizeof(struct proto_ring_rec), len);
 		head += size;
 		c->ring_head = head;
 		if (conn_ring_message(c, ring_msg.bytes, len) < 0)
-			return ring_broken(c, "a record that is not a no-reply free");
+			return ring_hang_up(c, "a record that is not a no-reply free");
 		n++;
 		/* A notified error can close the connection (a full queue). */
 		if (c->closing)
@@ -215,6 +224,7 @@ int ring_pull(struct server *srv, struct conn *except, const struct dpool *p)
 {
 	uint32_t key = ring_key(p);
 	struct ring_tight *t;
+	int got;
 
 	if (key >= srv->ring_tight_cap) {
 		uint32_t n = key + 64;
@@ -223,7 +233,7 @@ int ring_pull(struct server *srv, struct conn *except, const struct dpool *p)
 		/* Without a record the key cannot be relaxed later: read the
 		 * rings and let the frees keep coming as they are. */
 		if (!v)
-			return ring_drain_all(srv, except);
+			return ring_drain_all(srv, except) + (p ? stock_steal_all(srv, p->id) : 0);
 		memset(v + srv->ring_tight_cap, 0, (n - srv->ring_tight_cap) * sizeof(*v));
 		srv->ring_tight = v;
 		srv->ring_tight_cap = n;
@@ -238,12 +248,28 @@ int ring_pull(struct server *srv, struct conn *except, const struct dpool *p)
 	srv->ring_ntight++;
 	ring_kick_all(srv, key, 1);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return ring_drain_all(srv, except);
+	got = ring_drain_all(srv, except);
+	return p ? got + stock_steal_all(srv, p->id) : got;
 }
 
+int ring_pool_tight(const struct server *srv, const struct dpool *p)
+{
+	uint32_t key = ring_key(p);
+
+	return (key < srv->ring_tight_cap && srv->ring_tight[key].on) ||
+	       (KEY_ALL < srv->ring_tight_cap && srv->ring_tight[KEY_ALL].on);
+}
+
+/* Whether pool id still needs its frees at once: someone waits on it, a
+ * block of it is shared (a cached free would keep it from the other
+ * holder's next allocation), it retired, or it has a cache but is zeroed on
+ * every free (a reload made it so). */
 static int pool_waited(const struct server *srv, uint32_t id)
 {
-	return id < srv->npools && srv->pools[id] && waitq_head(&srv->pools[id]->waiters);
+	const struct dpool *p = id < srv->npools ? srv->pools[id] : NULL;
+
+	return p && (waitq_head(&p->waiters) || p->nshared || p->retired ||
+		     (p->cfg && p->cfg->cache && scrub_on_free(srv, p)));
 }
 
 /* Whether a request waits on what key covers (the heap has no waits). */

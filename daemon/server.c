@@ -523,6 +523,7 @@ int server_destroy_pool(struct server *srv, const char *name)
 	if (rc < 0)
 		return rc;
 	scrub_forget(srv, region_id, base, span);
+	stock_forget(srv, p);
 	srv->pools[id] = NULL;
 	dpool_destroy(p);
 	return 0;
@@ -581,6 +582,7 @@ void server_reap_pools(struct server *srv)
 		if (layout_pool_remove(srv->layout, p->lp) == 0) {
 			scrub_forget(srv, region_id, base, span);
 			log_notice("retired pool (id %u) is unused now and was removed", id);
+			stock_forget(srv, p);
 			srv->pools[id] = NULL;
 			dpool_destroy(p);
 		}
@@ -602,6 +604,7 @@ int server_reload(struct server *srv, char *report, size_t len)
 #endif
 	/* What clients hold must be exact before regions and pools change. */
 	ring_drain_all(srv, NULL);
+	stock_steal_all(srv, STOCK_ALL);
 	rc = server_apply_config(srv, report, len);
 #ifdef HAVE_SYSTEMD
 	sd_notifyf(0, "READY=1\nSTATUS=serving on %s", srv->socket_path);
@@ -675,6 +678,10 @@ static void report_access_changes(const struct config *o, const struct config *n
 		if (op->max_blocks_per_client != np->max_blocks_per_client)
 			layout_report_add(report, len, "pool '%s': max_blocks_per_client changed to %llu",
 				   np->name, (unsigned long long)np->max_blocks_per_client);
+		if (op->cache != np->cache)
+			layout_report_add(report, len,
+					  "pool '%s': cache changed to %u",
+					  np->name, np->cache);
 	}
 	for (size_t i = 0; i < n->nheaps; i++) {
 		const struct config_heap *nh = &n->heaps[i];
@@ -733,6 +740,7 @@ static int server_apply_config(struct server *srv, char *report, size_t len)
 	/* Pools of a retired region went with it (they were unused). */
 	for (uint32_t id = 0; id < srv->npools; id++) {
 		if (srv->pools[id] && !layout_pool_by_id(srv->layout, id)) {
+			stock_forget(srv, srv->pools[id]);
 			dpool_destroy(srv->pools[id]);
 			srv->pools[id] = NULL;
 		}
@@ -758,6 +766,14 @@ static int server_apply_config(struct server *srv, char *report, size_t len)
 		if (srv->pools[id])
 			srv->pools[id]->cfg = srv->pools[id]->retired ? NULL :
 					      config_pool_find(&srv->cfg, srv->pools[id]->lp->name);
+	/* Frees of a retired pool's blocks come at once until it goes, and
+	 * those of a pool now zeroed on every free always do. */
+	for (uint32_t id = 0; id < srv->npools; id++) {
+		struct dpool *p = srv->pools[id];
+
+		if (p && (p->retired || (p->cfg && p->cfg->cache && scrub_on_free(srv, p))))
+			ring_pull(srv, NULL, p);
+	}
 	access_forget_retired(srv);
 	if (!srv->verbose)
 		log_set_level(srv->cfg.daemon.log_level);

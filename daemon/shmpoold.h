@@ -57,6 +57,7 @@ struct dpool {
 	uint32_t *holders;           /* primary + secondary holds */
 	struct waitq waiters;
 	int retired;                 /* removed by reload or destroy; freed when unused */
+	uint32_t nshared;            /* blocks with more than one holder */
 };
 
 /* A live heap allocation: hashed by (region, offset) and listed on its owner. */
@@ -144,6 +145,11 @@ struct conn {
 	struct proto_ring *ring;     /* its free ring, NULL if it has none */
 	uint32_t ring_head;          /* how far the daemon has read it */
 	int ring_broken;             /* hung up on for a bad record */
+	/* Stock lanes of its ring, by lane (stock.c); NULL once the pool is
+	 * gone, and never reused. */
+	struct dpool *lane_pool[PROTO_STOCK_LANES];
+	uint32_t lane_slots[PROTO_STOCK_LANES];
+	uint32_t nlanes;
 	uint64_t connected_ms;       /* loop clock at accept */
 };
 
@@ -258,14 +264,15 @@ void conn_notify_error(struct conn *c, uint32_t id, int status, uint32_t region_
 		       uint64_t offset);
 int conn_region_desc(struct conn *c, uint32_t region_id, struct proto_reply_hdr *r,
 		     struct proto_region_desc *d);
-int conn_pool_desc(struct conn *c, const struct dpool *p, int force, struct proto_reply_hdr *r,
+int conn_pool_desc(struct conn *c, struct dpool *p, int force, struct proto_reply_hdr *r,
 		   struct proto_pool_desc *d, struct proto_region_desc *rd);
 
 /* pool.c: daemon-side pool state */
 int dpool_create(struct server *srv, struct layout_pool *lp, struct dpool **out);
 void dpool_destroy(struct dpool *p);
 int dpool_request(struct server *srv, struct conn *c, struct dpool *p, uint32_t req_id,
-		  uint32_t count, uint32_t flags, int timeout_ms, uint16_t reply_type);
+		  uint32_t count, uint32_t flags, int timeout_ms, uint16_t reply_type,
+		  uint32_t stock);
 int dpool_free(struct server *srv, struct conn *c, struct dpool *p, uint32_t count,
 	       uint32_t flags, uint32_t nindices, const uint32_t *index);
 int dpool_get(struct server *srv, struct conn *c, struct dpool *p, uint32_t first,
@@ -302,6 +309,8 @@ void access_fini(struct server *srv);
 void access_refused(struct conn *c, unsigned int kind, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int access_quota_blocks(struct conn *c, const struct dpool *p, uint32_t count);
+/* How many more blocks of p c's quotas allow (UINT64_MAX: no limit). */
+uint64_t access_quota_room(const struct conn *c, const struct dpool *p);
 int access_quota_heap(struct conn *c, const char *instance, uint64_t size);
 uint64_t *access_heap_bytes(struct conn *c, const char *instance);
 int access_admit(struct server *srv, struct conn *c);
@@ -339,6 +348,8 @@ void heapalloc_fini(struct server *srv);
 /* Create c's ring and map it; *fd_out is the memfd to hand over (the caller
  * closes it). */
 int ring_open(struct conn *c, int *fd_out);
+/* Set the kick for every free of c's ring: c is closing. */
+void ring_kick_close(struct conn *c);
 void ring_close(struct conn *c);
 /* Serve the records appended to c's ring since the last read: how many, or
  * -EBADMSG when the ring is broken and the connection is being hung up. */
@@ -346,13 +357,35 @@ int ring_drain(struct conn *c);
 /* Read every connection's ring but except's: the records served. */
 int ring_drain_all(struct server *srv, struct conn *except);
 /* An allocation from p (NULL: the heap) cannot be met: have clients send
- * their frees of it from now on, and read every ring but except's.  Returns
- * the records served. */
+ * their frees of it from now on, read every ring but except's and take back
+ * the blocks of p every client cached.  Returns the records and blocks
+ * served. */
 int ring_pull(struct server *srv, struct conn *except, const struct dpool *p);
+/* Whether clients are asked to send their frees of p at once. */
+int ring_pool_tight(const struct server *srv, const struct dpool *p);
+/* Log why c's ring is broken, count a bad message and hang up: -EBADMSG. */
+int ring_hang_up(struct conn *c, const char *why);
 /* Give a new ring the kick words every ring has. */
 void ring_kick_init(struct conn *c);
 /* Once a loop iteration: let clients park frees again after a quiet spell. */
 void ring_relax(struct server *srv);
 void ring_fini(struct server *srv);
+
+/* stock.c: the block caches in the rings' stock lanes (see proto.h) */
+/* The lane of c's ring for p, made on first use, and its slots; or
+ * PROTO_STOCK_NONE (no cache for p, or no lane left). */
+uint32_t stock_lane(struct conn *c, struct dpool *p, uint32_t *slots);
+/* How many blocks beyond count a request of c for p may add to c's cache,
+ * when it asks for up to want more. */
+uint32_t stock_extra(struct server *srv, struct conn *c, struct dpool *p, uint32_t count,
+		     uint32_t want);
+/* Take back the cached blocks of c (of pool pool_id only, unless it is
+ * STOCK_ALL): the number freed. */
+#define STOCK_ALL UINT32_MAX
+int stock_steal(struct server *srv, struct conn *c, uint32_t pool_id);
+/* The same for every connection. */
+int stock_steal_all(struct server *srv, uint32_t pool_id);
+/* Pool p is going away: no lane serves it any more. */
+void stock_forget(struct server *srv, const struct dpool *p);
 
 #endif

@@ -1121,6 +1121,16 @@ static int key_pool_max_blocks_per_client(struct parser *p, struct section *s, c
 			  &sec_pool(p, s)->max_blocks_per_client);
 }
 
+static int key_pool_cache(struct parser *p, struct section *s, const char *value)
+{
+	uint64_t v;
+
+	if (value_uint(p, s, "cache", value, 0, CONFIG_CACHE_MAX, &v))
+		return -1;
+	sec_pool(p, s)->cache = (unsigned int)v;
+	return 0;
+}
+
 enum {
 	POOL_KEY_REGION,
 	POOL_KEY_ATTR,
@@ -1128,6 +1138,7 @@ enum {
 	POOL_KEY_BLOCKS,
 	POOL_KEY_ALIGN,
 	POOL_KEY_MAX_BLOCKS_PER_CLIENT,
+	POOL_KEY_CACHE,
 };
 
 static const struct config_key pool_keys[] = {
@@ -1138,6 +1149,7 @@ static const struct config_key pool_keys[] = {
 	[POOL_KEY_ALIGN] = { "align", key_pool_align, 0 },
 	[POOL_KEY_MAX_BLOCKS_PER_CLIENT] = { "max_blocks_per_client", key_pool_max_blocks_per_client,
 					     0 },
+	[POOL_KEY_CACHE] = { "cache", key_pool_cache, 0 },
 	ACL_KEYS,
 	{ NULL, NULL, 0 },
 };
@@ -2203,6 +2215,7 @@ int config_print(FILE *f, const struct config *cfg)
 		fprintf(f, "align = %s\n", buf);
 		fprintf(f, "max_blocks_per_client = %llu\n",
 			(unsigned long long)pool->max_blocks_per_client);
+		fprintf(f, "cache = %u\n", pool->cache);
 		print_acl(f, &pool->acl);
 	}
 

@@ -38,6 +38,7 @@
 #include "log.h"
 
 #define CONFIG_NAME_MAX 64                      /* names, NUL included */
+#define CONFIG_CACHE_MAX 64                     /* [pool] cache: PROTO_STOCK_SLOTS */
 #define CONFIG_ATTR_MAX 31u
 #define CONFIG_ATTR_CACHEABLE 0u
 #define CONFIG_ATTR_NON_CACHEABLE 1u
@@ -161,6 +162,7 @@ struct config_pool {
 	uint64_t align;
 	struct config_acl acl;
 	uint64_t max_blocks_per_client;         /* 0: no limit */
+	unsigned int cache;                     /* blocks a client may keep at hand */
 };
 
 struct config_group {

@@ -36,7 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SHMPOOL_PROTO_VERSION 3
+#define SHMPOOL_PROTO_VERSION 4
 
 #define PROTO_NAME_MAX 64                       /* names, NUL included */
 #define PROTO_REF_SIZE 16
@@ -100,11 +100,15 @@ enum proto_type {
  * read them and keeps its own copy of both, so a client that scribbles on
  * the header only breaks its own ring, which the daemon then hangs up on.
  */
-#define PROTO_RING_SIZE 20480u                  /* bytes of the memfd */
+#define PROTO_RING_SIZE 28672u                  /* bytes of the memfd */
 #define PROTO_RING_DATA 16384u                  /* record area, a power of two */
 #define PROTO_RING_MSG_MAX 1024u                /* largest message a record holds */
 #define PROTO_RING_WRAP 0xffffffffu
 #define PROTO_RING_KICK_POOLS 31744u            /* pools with a kick bit of their own */
+#define PROTO_STOCK_LANES 32u                   /* pools one connection can cache */
+#define PROTO_STOCK_SLOTS 64u                   /* blocks one lane holds at most */
+#define PROTO_STOCK_EMPTY 0xffffffffu           /* a slot with no block */
+#define PROTO_STOCK_NONE 0xffffffffu            /* pool descriptor: no lane */
 
 /*
  * The kick words say which frees must be sent (or followed by PROTO_KICK)
@@ -120,6 +124,7 @@ struct proto_ring {
 	uint32_t pad1[13];
 	uint64_t kick_pool[PROTO_RING_KICK_POOLS / 64];
 	unsigned char data[PROTO_RING_DATA];
+	uint32_t stock[PROTO_STOCK_LANES][PROTO_STOCK_SLOTS];
 };
 
 struct proto_ring_rec {
@@ -129,6 +134,7 @@ struct proto_ring_rec {
 
 _Static_assert(sizeof(struct proto_ring) == PROTO_RING_SIZE, "ring layout");
 _Static_assert(offsetof(struct proto_ring, data) == 4096, "ring data on its own page");
+_Static_assert(offsetof(struct proto_ring, stock) % 4096 == 0, "stock on its own pages");
 
 struct proto_hdr {
 	uint16_t version;
@@ -161,6 +167,8 @@ struct proto_pool_desc {
 	uint64_t stride;
 	uint32_t num_blocks;
 	uint32_t attr;
+	uint32_t cache_lane;                    /* stock lane of the free ring, or PROTO_STOCK_NONE */
+	uint32_t cache_slots;                   /* slots of that lane the client may fill */
 	char name[PROTO_NAME_MAX];
 };
 
@@ -249,6 +257,8 @@ struct proto_block_alloc {
 	uint32_t count;
 	int32_t timeout_ms;
 	uint32_t flags;                         /* PROTO_F_CONTIG */
+	uint32_t stock;                         /* up to this many more, for the lane */
+	uint32_t pad;
 };
 
 /*

@@ -399,6 +399,7 @@ static void test_acl_keys(void **state)
 		"allow_users = nobody\n"
 		"read_only_groups = root\n"
 		"max_blocks_per_client = 3\n"
+		"cache = 64\n"
 		"[heap h]\n"
 		"regions = r1\n"
 		"read_only_users = 0\n"
@@ -435,6 +436,7 @@ static void test_acl_keys(void **state)
 	assert_int_equal(p->acl.nallow_groups, 0);
 	assert_int_equal(p->acl.nread_only_users, 0);
 	assert_int_equal(p->max_blocks_per_client, 3);
+	assert_int_equal(p->cache, 64);
 
 	h = config_heap_find(&cfg, "h");
 	assert_non_null(h);
@@ -465,6 +467,7 @@ static void test_hardening_defaults(void **state)
 	assert_true(config_acl_empty(&cfg.regions[0].acl));
 	assert_true(config_acl_empty(&cfg.pools[0].acl));
 	assert_int_equal(cfg.pools[0].max_blocks_per_client, 0);
+	assert_int_equal(cfg.pools[0].cache, 0);
 	assert_true(config_acl_empty(&cfg.heaps[0].acl));
 	assert_int_equal(cfg.heaps[0].max_bytes_per_client, 0);
 	assert_int_equal(cfg.limits.max_clients_per_uid, 0);
@@ -846,6 +849,8 @@ static void test_errors(void **state)
 		  "test.conf:2: a value cannot start with ';' (a comment needs a space before it)" },
 		{ "[daemon]\nmax_clients = 0\n",
 		  "test.conf:2: 'max_clients' in [daemon] must be between 1 and 1000000" },
+		{ "[region r]\nsize = 1M\n[pool p]\nregion = r\nblock_size = 64\nblocks = 2\ncache = 65\n",
+		  "test.conf:7: 'cache' in [pool p] must be between 0 and 64" },
 		{ "[daemon]\nmax_clients = 99999999999999999999999\n",
 		  "test.conf:2: 'max_clients' in [daemon] must be between 1 and 1000000" },
 		{ "[daemon]\nmax_clients = -1\n",
@@ -1465,7 +1470,7 @@ static void test_acl_print(void **state)
 			       "# heap instance: h\n"));
 	assert_non_null(strstr(text, "\n[heap h]\nregions = r\nmax_bytes_per_client = 3K\n"
 			       "read_only_users = nobody\n\n"));
-	assert_non_null(strstr(text, "align = 16\nmax_blocks_per_client = 9\n"
+	assert_non_null(strstr(text, "align = 16\nmax_blocks_per_client = 9\ncache = 0\n"
 			       "allow_groups = root\n"));
 	free(text);
 	config_free(&cfg);

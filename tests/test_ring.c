@@ -216,7 +216,7 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* The ring is a sealed 20 KiB memfd, empty, with no kick set. */
+/* The ring is a sealed 28 KiB memfd, empty, with no kick set. */
 static void test_ring_handed_over(void **state)
 {
 	struct proto_hello m = { .proto_version = SHMPOOL_PROTO_VERSION, .pid = 1 };

@@ -32,9 +32,10 @@
  *                  a descriptor attached, for the daemon to read; bits 3
  *                  and 4 together: append it to the connection's free
  *                  ring as a record (one longer than a record may be:
- *                  its first 4 bytes become the ring's tail; one shorter
- *                  than a header: nothing) and feed a
- *                  PROTO_KICK, replies read; bit 5:
+ *                  its first 4 bytes become the ring's tail; one of 2
+ *                  to 7 bytes: byte 0 picks a slot of stock lanes 0-3,
+ *                  the rest is the value written into it, little-endian)
+ *                  and feed a PROTO_KICK, replies read; bit 5:
  *                  then wait for the earliest wait deadline if it
  *                  is at most 5 ms away (once per input).  Length bits
  *                  0-12: the message's length; bits 13-15: n, to send the
@@ -91,6 +92,7 @@ static const char fuzz_conf[] =
 	"region = r0\n"
 	"block_size = 64\n"
 	"blocks = 64\n"
+	"cache = 8\n"
 	"[pool p2]\n"
 	"attr = non-cacheable\n"
 	"block_size = 1K\n"
@@ -450,7 +452,9 @@ static void peer_feed(struct peer *p, const void *buf, size_t len, int pass_fd, 
  * daemon's own mapping of it (the same pages as the client's), then feed a
  * PROTO_KICK, which makes the daemon read the ring.  A message too long for
  * a record sets the tail to its first 4 bytes instead: a client that
- * scribbles on the header.
+ * scribbles on the header.  One shorter than a message header writes a
+ * stock slot instead, which the daemon reads when it next takes cached
+ * blocks back.
  */
 static void peer_ring(struct peer *p, const void *buf, size_t len)
 {
@@ -459,10 +463,18 @@ static void peer_ring(struct peer *p, const void *buf, size_t len)
 
 	if (!r)
 		return;
-	if (len > PROTO_RING_MSG_MAX)
+	if (len >= 2 && len < sizeof(struct proto_hdr)) {
+		const unsigned char *b = buf;
+		uint32_t v = 0;
+
+		for (size_t k = len - 1; k >= 1; k--)
+			v = v << 8 | b[k];
+		r->stock[b[0] / PROTO_STOCK_SLOTS][b[0] % PROTO_STOCK_SLOTS] = v;
+	} else if (len > PROTO_RING_MSG_MAX) {
 		memcpy(&p->ring_tail, buf, 4);
-	else
+	} else {
 		proto_ring_append(r, &p->ring_tail, r->head, buf, len);
+	}
 	r->tail = p->ring_tail;
 	if (trace)
 		fprintf(stderr, "conn %c: ring tail %u after %zu bytes\n",

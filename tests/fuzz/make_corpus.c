@@ -139,6 +139,24 @@ static void block_alloc(unsigned int op, uint32_t pool_id, uint32_t count, int32
 	rec(op, &m, sizeof(m));
 }
 
+/* A refill of a pool's cache: one block and up to stock more. */
+static void block_alloc_stock(unsigned int op, uint32_t pool_id, uint32_t stock)
+{
+	struct proto_block_alloc m = { .hdr = hdr(PROTO_BLOCK_ALLOC), .pool_id = pool_id,
+				       .count = 1, .stock = stock };
+
+	rec(op, &m, sizeof(m));
+}
+
+/* Write value into a slot of stock lane 0 (a ring record of 5 bytes). */
+static void stock_slot(unsigned int op, uint8_t slot, uint32_t value)
+{
+	unsigned char m[5] = { slot, (unsigned char)value, (unsigned char)(value >> 8),
+			       (unsigned char)(value >> 16), (unsigned char)(value >> 24) };
+
+	rec(op | OP_RING, m, sizeof(m));
+}
+
 /* A free of count blocks (nindices indices, all index0 + k). */
 static void block_free(unsigned int op, uint32_t pool_id, uint32_t count, uint32_t flags,
 		       uint32_t nindices, uint32_t index0)
@@ -294,6 +312,21 @@ static void seeds_basic(void)
 		rec(OP_RING, junk, sizeof(junk));
 	}
 	seed_write("free-ring");
+
+	/* The block cache: pool p1 (id 0) has one.  A refill, the extras put
+	 * in the lane, a report that takes them back; then a lane naming a
+	 * block twice, which breaks the ring. */
+	seed_begin(SETUP_HELLO);
+	named(0, PROTO_POOL_OPEN, "p1");
+	block_alloc_stock(0, 0, 8);
+	for (uint8_t s = 0; s < 8; s++)
+		stock_slot(0, s, 7u - s);
+	pool_req(0, PROTO_POOL_STAT, 0);
+	block_alloc_stock(0, 0, 8);
+	stock_slot(0, 0, 7);
+	stock_slot(0, 1, 7);
+	pool_req(OP_CONN_B, PROTO_POOL_STAT, 0);
+	seed_write("stock");
 
 	seed_begin(SETUP_HELLO);
 	block_alloc(0, 0, 3, -1, PROTO_F_CONTIG);
