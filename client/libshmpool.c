@@ -347,6 +347,11 @@ SHMPOOL_API int shmpool_set_priority(shmpool_t *sp, int priority)
 	return rc;
 }
 
+SHMPOOL_API unsigned long shmpool_async_errors(shmpool_t *sp)
+{
+	return sp ? client_async_errors(sp) : 0;
+}
+
 /* Make a handle for the pool a POOL_OPEN or POOL_CREATE reply describes. */
 static int pool_handle(shmpool_t *sp, const struct proto_pool_reply *r, shmpool_pool_t **out)
 {

@@ -42,6 +42,8 @@ typedef struct shmpool_pool shmpool_pool_t;
 SHMPOOL_API int shmpool_connect(const char *socket_path, shmpool_t **out);
 SHMPOOL_API void shmpool_disconnect(shmpool_t *sp);
 SHMPOOL_API int shmpool_set_priority(shmpool_t *sp, int priority);
+/* Errors the daemon found in frees this connection did not wait for. */
+SHMPOOL_API unsigned long shmpool_async_errors(shmpool_t *sp);
 SHMPOOL_API const char *shmpool_strerror(int err);
 
 /* Pools. */

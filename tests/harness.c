@@ -247,6 +247,32 @@ int harness_log_lines(const struct harness *h, const char *needle, const char *n
 	return n;
 }
 
+void harness_reload_with(struct harness *h, const char *from, const char *to, const char *line)
+{
+	char buf[8192], out[8192 + 256];
+	FILE *f = fopen(h->config, "r");
+	size_t n;
+	char *at;
+	int before = harness_log_lines(h, "reloaded", NULL);
+
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	at = strstr(buf, from);
+	assert_non_null(at);
+	snprintf(out, sizeof(out), "%.*s%s%s", (int)(at - buf), buf, to, at + strlen(from));
+	f = fopen(h->config, "w");
+	assert_non_null(f);
+	assert_int_equal(fputs(out, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(kill(h->pid, SIGHUP), 0);
+	for (int i = 0; i < 1000 && harness_log_lines(h, "reloaded", NULL) == before; i++)
+		usleep(10000);
+	assert_true(harness_log_lines(h, "reloaded", NULL) > before);
+	assert_int_equal(harness_log_lines(h, "reloaded", line), 1);
+}
+
 static const char *watchdog_msg;
 
 static void watchdog_fire(int sig)

@@ -54,6 +54,11 @@ const char *harness_daemon_path(void);
  * needle2.  Fails the test when the log cannot be read. */
 int harness_log_lines(const struct harness *h, const char *needle, const char *needle2);
 
+/* Replace the first from in the configuration file with to, send SIGHUP and
+ * wait until the daemon has logged the reload, with line once among its
+ * report. */
+void harness_reload_with(struct harness *h, const char *from, const char *to, const char *line);
+
 /* After seconds, print msg and _exit(1): a guard against a hung test where
  * a cmocka failure cannot leave (threads still use the frame).  0 seconds
  * disarms it; raise(SIGALRM) gives up at once. */

@@ -595,36 +595,6 @@ static void test_heap_never(void **state)
 }
 
 /*
- * Replace the first from in the configuration file with to, send SIGHUP and
- * wait until the daemon has logged the reload, with line among its report.
- */
-static void reload_with(const char *from, const char *to, const char *line)
-{
-	char buf[8192], out[8192 + 256];
-	FILE *f = fopen(h.config, "r");
-	size_t n;
-	char *at;
-	int before = harness_log_lines(&h, "reloaded", NULL);
-
-	assert_non_null(f);
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	at = strstr(buf, from);
-	assert_non_null(at);
-	snprintf(out, sizeof(out), "%.*s%s%s", (int)(at - buf), buf, to, at + strlen(from));
-	f = fopen(h.config, "w");
-	assert_non_null(f);
-	assert_int_equal(fputs(out, f) >= 0, 1);
-	assert_int_equal(fclose(f), 0);
-	assert_int_equal(kill(h.pid, SIGHUP), 0);
-	for (int i = 0; i < 1000 && harness_log_lines(&h, "reloaded", NULL) == before; i++)
-		usleep(10000);
-	assert_true(harness_log_lines(&h, "reloaded", NULL) > before);
-	assert_int_equal(harness_log_lines(&h, "reloaded", line), 1);
-}
-
-/*
  * A block used while its region was scrub = never goes to another uid
  * zeroed once a reload makes the region cross-uid: who wrote it meanwhile
  * was not tracked.
@@ -635,7 +605,7 @@ static void test_reload_to_cross_uid_block(void **state)
 
 	(void)state;
 	off = root_leaves_block(sp, "pn", 0xab);
-	reload_with("size = 1M\nscrub = never\n", "size = 1M\nscrub = cross-uid\n",
+	harness_reload_with(&h, "size = 1M\nscrub = never\n", "size = 1M\nscrub = cross-uid\n",
 		    "region 'rn': scrub changed to cross-uid");
 	nobody_takes_block("pn", STRIDE, off, 0x00, 0xcd);
 	expect_scrubbed("rn", STRIDE);
@@ -648,7 +618,7 @@ static void test_reload_to_cross_uid_heap(void **state)
 
 	(void)state;
 	off = root_leaves_heap(sp, "heapn", HEAP_SIZE, 0xab);
-	reload_with("[region hn]\nsize = 1M\nscrub = never\n",
+	harness_reload_with(&h, "[region hn]\nsize = 1M\nscrub = never\n",
 		    "[region hn]\nsize = 1M\nscrub = cross-uid\n",
 		    "region 'hn': scrub changed to cross-uid");
 	nobody_takes_heap("heapn", HEAP_SIZE, off, 0x00, 0xcd);

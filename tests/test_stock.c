@@ -497,6 +497,42 @@ static void test_bad_lane(void **state)
 	raw_close(&b);
 }
 
+/*
+ * A reload to cache = 0 stops refills at once; a reload that removes the
+ * pool makes the frees of its blocks fail in the daemon, which the library
+ * counts, as shmpool_async_errors tells.
+ */
+static void test_reload(void **state)
+{
+	shmpool_t *a = testutil_connect(&h);
+	shmpool_pool_t *p = testutil_pool_open(a, "c2");
+	struct proto_stats_reply s0, s1;
+	void *x, *y;
+	struct raw r;
+
+	(void)state;
+	assert_int_equal(shmpool_async_errors(a), 0);
+	assert_int_equal(shmpool_async_errors(NULL), 0);
+	raw_hello(&r);
+	assert_int_equal(shmpool_block_alloc(p, &x, SHMPOOL_NO_WAIT), 0);
+	harness_reload_with(&h, "cache = 2\n[region r1]", "cache = 0\n[region r1]",
+			    "pool 'c2': cache changed to 0");
+	/* The reload took the two cached blocks back; no refill now. */
+	harness_stats(r.fd, 80, &s0);
+	assert_int_equal(shmpool_block_alloc(p, &y, SHMPOOL_NO_WAIT), 0);
+	harness_stats(r.fd, 81, &s1);
+	assert_int_equal(s1.allocs - s0.allocs, 1);
+	harness_reload_with(&h, "[pool c2]", "[pool gone]", "pool 'c2' retired");
+	assert_int_equal(shmpool_block_free(p, x), 0);
+	assert_int_equal(shmpool_block_free(p, y), 0);
+	/* A call that waits brings the reports sent before its reply. */
+	testutil_barrier(a);
+	assert_int_equal(shmpool_async_errors(a), 2);
+	raw_close(&r);
+	shmpool_pool_close(p);
+	shmpool_disconnect(a);
+}
+
 /* free_ring = no: no ring, so no cache; the pool works all the same. */
 static void test_no_ring_no_cache(void **state)
 {
@@ -553,6 +589,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_shared_not_cached, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dead_client_cached, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_lane, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
 		cmocka_unit_test(test_no_ring_no_cache),
 	};
 
