@@ -180,14 +180,15 @@ int client_pool_apply(shmpool_t *sp, const struct proto_pool_desc *d)
 		return -ENOMEM;
 	p->held = calloc(((size_t)d->num_blocks + 63) / 64, sizeof(uint64_t));
 	p->lane = PROTO_STOCK_NONE;
+	p->num_blocks = d->num_blocks;
 	if (!p->held || pool_lane(sp, p, d) < 0) {
 		free(p->held);
+		free(p->mine);
 		free(p);
 		return -ENOMEM;
 	}
 	p->id = d->id;
 	p->region_id = d->region_id;
-	p->num_blocks = d->num_blocks;
 	p->attr = d->attr;
 	p->base = d->base;
 	p->block_size = d->block_size;

@@ -478,13 +478,21 @@ int conn_pool_desc(struct conn *c, struct dpool *p, int force, struct proto_repl
 	return conn_region_desc(c, lp->region_id, r, rd);
 }
 
-static struct dpool *conn_pool(struct conn *c, uint32_t pool_id)
+/* The pool a request names; one that a reload retired only when asked
+ * (its blocks may still be freed, and it goes with the last). */
+static struct dpool *conn_pool_any(struct conn *c, uint32_t pool_id, int retired)
 {
 	struct server *srv = c->srv;
 
-	if (pool_id >= srv->npools || !srv->pools[pool_id] || srv->pools[pool_id]->retired)
+	if (pool_id >= srv->npools || !srv->pools[pool_id] ||
+	    (srv->pools[pool_id]->retired && !retired))
 		return NULL;
 	return srv->pools[pool_id];
+}
+
+static struct dpool *conn_pool(struct conn *c, uint32_t pool_id)
+{
+	return conn_pool_any(c, pool_id, 0);
 }
 
 static void handle_hello(struct conn *c, const struct proto_hello *m)
@@ -674,7 +682,7 @@ static void handle_blocks_get(struct conn *c, const struct proto_blocks_get *m)
 
 static void handle_block_free(struct conn *c, const struct proto_block_free *m)
 {
-	struct dpool *p = conn_pool(c, m->pool_id);
+	struct dpool *p = conn_pool_any(c, m->pool_id, 1);
 	int rc;
 
 	if (!p)

@@ -376,6 +376,18 @@ void harness_stats(int fd, uint32_t id, struct proto_stats_reply *r)
 	assert_int_equal(r->r.status, 0);
 }
 
+struct proto_pool_stat_reply harness_pool_stat(int fd, uint32_t pool_id)
+{
+	struct proto_pool_req m = { .pool_id = pool_id };
+	struct proto_pool_stat_reply r;
+
+	harness_hdr_set(&m.hdr, PROTO_POOL_STAT, 9);
+	assert_int_equal(proto_send(fd, &m, sizeof(m), -1, 0), 0);
+	assert_int_equal(harness_recv(fd, &r, sizeof(r), NULL), (long)sizeof(r));
+	assert_int_equal(r.r.status, 0);
+	return r;
+}
+
 const struct harness_who harness_nobody = { 65534, 65534, 0, { 0 } };
 
 int harness_become(const struct harness_who *w)

@@ -13,6 +13,7 @@
 
 struct proto_hdr;
 struct proto_stats_reply;
+struct proto_pool_stat_reply;
 
 struct harness {
 	char dir[PATH_MAX];
@@ -90,6 +91,9 @@ void harness_expect_status(int fd, uint16_t type, uint32_t id, int status);
 
 /* PROTO_STATS as request id on a connection that said hello. */
 void harness_stats(int fd, uint32_t id, struct proto_stats_reply *r);
+
+/* POOL_STAT of pool_id on a raw connection (id 9): the reply, status 0. */
+struct proto_pool_stat_reply harness_pool_stat(int fd, uint32_t pool_id);
 
 /*
  * Work done as another uid, in a forked child that never touches cmocka

@@ -884,7 +884,7 @@ static void test_free_fire_and_forget(void **state)
 	assert_int_equal(shmpool_block_free(x->pool, b), -EFAULT);
 	assert_int_equal(fake_count(&x->f), n + 2);
 	assert_int_equal(fake_last(&x->f, 0).flags, PROTO_F_SYNC);
-	assert_int_equal(client_async_errors(x->sp), 0);
+	assert_int_equal(shmpool_async_errors(x->sp), 0);
 }
 
 static void test_free_other_connection(void **state)
@@ -1100,7 +1100,7 @@ static void test_async_error_counted(void **state)
 	fake_set(&x->f, &x->f.mine[0], 0);
 	assert_int_equal(shmpool_block_free(x->pool, b), 0);
 	sync_count(x);
-	assert_int_equal(client_async_errors(x->sp), 1);
+	assert_int_equal(shmpool_async_errors(x->sp), 1);
 }
 
 /* --- heap --- */
