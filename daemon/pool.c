@@ -580,10 +580,11 @@ int dpool_attach(struct server *srv, struct conn *c, struct dpool *p, uint32_t i
 	c->blocks_held++;
 	c->bytes_held += p->lp->bp.stride;
 	/* A shared block's frees must reach the daemon: no client caches
-	 * frees of p while it has one. */
+	 * frees of p while it has one (parked frees do no harm). */
 	if (++p->holders[i] == 2) {
 		p->nshared++;
-		ring_pull(srv, NULL, p);
+		if (p->nlanes)
+			ring_pull(srv, NULL, p);
 	}
 	return 0;
 }

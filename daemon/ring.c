@@ -220,33 +220,48 @@ void ring_kick_init(struct conn *c)
 			ring_kick(c->ring, k, 1);
 }
 
-int ring_pull(struct server *srv, struct conn *except, const struct dpool *p)
+/* Set the kick of p (NULL: the heap) in every ring and note the time: 1 if
+ * it was not set, 0 if it was, -ENOMEM if it cannot be recorded. */
+static int ring_tighten_key(struct server *srv, const struct dpool *p)
 {
 	uint32_t key = ring_key(p);
 	struct ring_tight *t;
-	int got;
 
 	if (key >= srv->ring_tight_cap) {
 		uint32_t n = key + 64;
 		struct ring_tight *v = realloc(srv->ring_tight, n * sizeof(*v));
 
-		/* Without a record the key cannot be relaxed later: read the
-		 * rings and let the frees keep coming as they are. */
 		if (!v)
-			return ring_drain_all(srv, except) + (p ? stock_steal_all(srv, p->id) : 0);
+			return -ENOMEM;
 		memset(v + srv->ring_tight_cap, 0, (n - srv->ring_tight_cap) * sizeof(*v));
 		srv->ring_tight = v;
 		srv->ring_tight_cap = n;
 	}
 	t = &srv->ring_tight[key];
 	t->ms = uv_now(srv->loop);
-	/* While the kick is set, every free of it parked since is followed
-	 * by a message that brings it in. */
 	if (t->on)
 		return 0;
 	t->on = 1;
 	srv->ring_ntight++;
 	ring_kick_all(srv, key, 1);
+	return 1;
+}
+
+void ring_tighten(struct server *srv, const struct dpool *p)
+{
+	ring_tighten_key(srv, p);
+}
+
+int ring_pull(struct server *srv, struct conn *except, const struct dpool *p)
+{
+	int got, rc = ring_tighten_key(srv, p);
+
+	/* While the kick is set, every free of it parked since is followed
+	 * by a message that brings it in.  Without a record the key cannot
+	 * be relaxed later: the rings are read, and frees keep coming as they
+	 * are. */
+	if (rc == 0)
+		return 0;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	got = ring_drain_all(srv, except);
 	return p ? got + stock_steal_all(srv, p->id) : got;
@@ -260,15 +275,15 @@ int ring_pool_tight(const struct server *srv, const struct dpool *p)
 	       (KEY_ALL < srv->ring_tight_cap && srv->ring_tight[KEY_ALL].on);
 }
 
-/* Whether pool id still needs its frees at once: someone waits on it, a
- * block of it is shared (a cached free would keep it from the other
- * holder's next allocation), it retired, or it has a cache but is zeroed on
- * every free (a reload made it so). */
+/* Whether pool id still needs its frees at once: someone waits on it; it
+ * has caches and a block of it is shared (a cached free would keep it from
+ * the other holder's next allocation) or it retired; or it has a cache but
+ * is zeroed on every free (a reload made it so). */
 static int pool_waited(const struct server *srv, uint32_t id)
 {
 	const struct dpool *p = id < srv->npools ? srv->pools[id] : NULL;
 
-	return p && (waitq_head(&p->waiters) || p->nshared || p->retired ||
+	return p && (waitq_head(&p->waiters) || (p->nlanes && (p->nshared || p->retired)) ||
 		     (p->cfg && p->cfg->cache && scrub_on_free(srv, p)));
 }
 

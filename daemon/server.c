@@ -771,7 +771,8 @@ static int server_apply_config(struct server *srv, char *report, size_t len)
 	for (uint32_t id = 0; id < srv->npools; id++) {
 		struct dpool *p = srv->pools[id];
 
-		if (p && (p->retired || (p->cfg && p->cfg->cache && scrub_on_free(srv, p))))
+		if (p && ((p->retired && p->nlanes) ||
+			  (p->cfg && p->cfg->cache && scrub_on_free(srv, p))))
 			ring_pull(srv, NULL, p);
 	}
 	access_forget_retired(srv);

@@ -58,6 +58,7 @@ struct dpool {
 	struct waitq waiters;
 	int retired;                 /* removed by reload or destroy; freed when unused */
 	uint32_t nshared;            /* blocks with more than one holder */
+	uint32_t nlanes;             /* stock lanes it was ever given */
 };
 
 /* A live heap allocation: hashed by (region, offset) and listed on its owner. */
@@ -361,6 +362,8 @@ int ring_drain_all(struct server *srv, struct conn *except);
  * the blocks of p every client cached.  Returns the records and blocks
  * served. */
 int ring_pull(struct server *srv, struct conn *except, const struct dpool *p);
+/* Set p's kick in every ring, as ring_pull does, without reading them. */
+void ring_tighten(struct server *srv, const struct dpool *p);
 /* Whether clients are asked to send their frees of p at once. */
 int ring_pool_tight(const struct server *srv, const struct dpool *p);
 /* Log why c's ring is broken, count a bad message and hang up: -EBADMSG. */

@@ -64,6 +64,10 @@ uint32_t stock_lane(struct conn *c, struct dpool *p, uint32_t *slots)
 			return PROTO_STOCK_NONE;
 		k = c->nlanes++;
 		c->lane_pool[k] = p;
+		/* The first lane of a pool that has a shared block: its frees
+		 * must keep coming (the lane is empty, nothing to read). */
+		if (p->nlanes++ == 0 && p->nshared)
+			ring_tighten(c->srv, p);
 		c->lane_slots[k] = p->cfg->cache;
 	}
 	*slots = c->lane_slots[k];

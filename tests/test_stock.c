@@ -446,6 +446,46 @@ static void test_shared_not_cached(void **state)
 	shmpool_disconnect(b);
 }
 
+/* A block shared before any connection had a lane for its pool: the first
+ * lane sets the pool's kick, so no cache takes frees of the pool. */
+static void test_share_before_lane(void **state)
+{
+	struct proto_ref_req m = { .region_id = 0 };
+	struct proto_ref_reply rr;
+	struct proto_attach at;
+	struct proto_heap_reply ar;
+	struct raw d, e, w;
+	uint32_t idx[1];
+	int rfd;
+
+	(void)state;
+	raw_hello(&d);
+	raw_hello(&e);
+	raw_hello(&w);
+	/* d allocates by id, without the descriptor (and so without a lane);
+	 * c is the first pool of r0, its blocks 256 bytes apart. */
+	assert_int_equal(raw_alloc(&d, POOL_C, 1, 0, idx), 1);
+	m.offset = (uint64_t)idx[0] * 256;
+	harness_hdr_set(&m.hdr, PROTO_REF, 4);
+	assert_int_equal(proto_send(d.fd, &m, sizeof(m), -1, 0), 0);
+	assert_int_equal(harness_recv(d.fd, &rr, sizeof(rr), NULL), (long)sizeof(rr));
+	assert_int_equal(rr.r.status, 0);
+	harness_hdr_set(&at.hdr, PROTO_ATTACH, 5);
+	memcpy(at.ref, rr.ref, sizeof(at.ref));
+	assert_int_equal(proto_send(e.fd, &at, sizeof(at), -1, 0), 0);
+	assert_int_equal(harness_recv(e.fd, &ar, sizeof(ar), &rfd), (long)sizeof(ar));
+	assert_int_equal(ar.r.status, 0);
+	if (rfd >= 0)
+		close(rfd);
+	/* The attach gave e the pool's first lane, and with it the kick. */
+	assert_int_equal(ar.pool.cache_lane, 0);
+	assert_int_equal(kick_bit(&e, POOL_C), 1);
+	assert_int_equal(kick_bit(&w, POOL_C), 1);
+	raw_close(&d);
+	raw_close(&e);
+	raw_close(&w);
+}
+
 /* A client that dies with blocks cached: they count as frees, not as memory
  * reclaimed from the dead. */
 static void test_dead_client_cached(void **state)
@@ -741,6 +781,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_waiter_served_by_free, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quota, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shared_not_cached, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_share_before_lane, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dead_client_cached, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_lane, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
