@@ -613,6 +613,8 @@ int client_stock_put(shmpool_t *sp, struct client_pool *p, uint32_t i)
 		return 0;
 	slot = r->stock[p->lane];
 	__atomic_store_n(&slot[p->ncached++], i, __ATOMIC_RELEASE);
+	/* The daemon looks only at lanes whose bit is set. */
+	__atomic_fetch_or(&r->stock_mask, 1u << p->lane, __ATOMIC_RELEASE);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (!ring_pool_kicked(r, p->id))
 		return 1;

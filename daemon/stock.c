@@ -24,7 +24,9 @@
  *
  * The daemon only ever writes PROTO_STOCK_EMPTY into a slot, with an atomic
  * exchange, from the lowest slot up; the client takes a block with an
- * exchange too, so each cached block goes to exactly one side.  What the
+ * exchange too, so each cached block goes to exactly one side.  It looks
+ * only at the lanes the client marked in stock_mask, so that taking caches
+ * back costs a load per connection while they are empty.  What the
  * daemon reads is checked: a slot naming a block the connection does not
  * hold as its primary owner gets the connection hung up.
  */
@@ -36,6 +38,7 @@
 #include <string.h>
 
 _Static_assert(CONFIG_CACHE_MAX <= PROTO_STOCK_SLOTS, "a lane holds any cache");
+_Static_assert(PROTO_STOCK_LANES <= 32, "a lane has a bit of stock_mask");
 
 /* The lane c has for p, or PROTO_STOCK_NONE. */
 static uint32_t lane_of(const struct conn *c, const struct dpool *p)
@@ -129,15 +132,28 @@ static int steal_lane(struct server *srv, struct conn *c, uint32_t k)
 
 int stock_steal(struct server *srv, struct conn *c, uint32_t pool_id)
 {
+	uint32_t mask = 0;
 	int n = 0;
 
-	if (!c->ring || c->ring_broken)
+	if (!c->ring || c->ring_broken || !c->nlanes)
 		return 0;
+	/* Only lanes whose bit the client set can hold blocks; a bit is
+	 * cleared before its lane is emptied, so a block the client caches
+	 * meanwhile sets it again.  A client that leaves a bit clear only
+	 * keeps blocks it holds anyway. */
+	if (pool_id == STOCK_ALL) {
+		mask = __atomic_exchange_n(&c->ring->stock_mask, 0, __ATOMIC_ACQ_REL);
+	} else {
+		for (uint32_t k = 0; k < c->nlanes; k++)
+			if (c->lane_pool[k] && c->lane_pool[k]->id == pool_id)
+				mask |= __atomic_fetch_and(&c->ring->stock_mask, ~(1u << k),
+							   __ATOMIC_ACQ_REL) & 1u << k;
+	}
 	/* A steal may free a retired pool: its lanes are then NULL. */
-	for (uint32_t k = 0; k < c->nlanes && !c->ring_broken; k++) {
+	for (uint32_t k = 0; mask && k < c->nlanes && !c->ring_broken; k++) {
 		int got;
 
-		if (!c->lane_pool[k] || (pool_id != STOCK_ALL && c->lane_pool[k]->id != pool_id))
+		if (!(mask & 1u << k) || !c->lane_pool[k])
 			continue;
 		got = steal_lane(srv, c, k);
 		if (got > 0)

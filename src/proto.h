@@ -114,10 +114,21 @@ enum proto_type {
  * The kick words say which frees must be sent (or followed by PROTO_KICK)
  * rather than parked: every free (kick), heap frees (kick_heap), frees of
  * pool p (bit p of kick_pool).  A pool whose id has no bit uses kick.
+ *
+ * The stock lanes are the block caches of pools with `cache = N`: a pool
+ * descriptor names the lane (cache_lane) and how many of its slots the
+ * client may use (cache_slots).  A slot holds a block index or
+ * PROTO_STOCK_EMPTY.  The client stores a block in an empty slot and then
+ * sets the lane's bit in stock_mask, and takes one with an atomic exchange;
+ * the daemon clears bits and empties the slots of the lanes they name, also
+ * with atomic exchanges, lowest slot first.  While a pool's kick is set the
+ * client caches no free of it (it checks after a full fence, as for ring
+ * records).
  */
 struct proto_ring {
 	uint32_t tail;                          /* client: end of the last record */
-	uint32_t pad0[15];
+	uint32_t stock_mask;                    /* client: bit k, lane k may hold blocks */
+	uint32_t pad0[14];
 	uint32_t head;                          /* daemon: end of what it has read */
 	uint32_t kick;
 	uint32_t kick_heap;

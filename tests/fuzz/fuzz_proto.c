@@ -34,7 +34,8 @@
  *                  ring as a record (one longer than a record may be:
  *                  its first 4 bytes become the ring's tail; one of 2
  *                  to 7 bytes: byte 0 picks a slot of stock lanes 0-3,
- *                  the rest is the value written into it, little-endian)
+ *                  the rest is the value written into it, little-endian,
+ *                  and the lane is marked in stock_mask)
  *                  and feed a PROTO_KICK, replies read; bit 5:
  *                  then wait for the earliest wait deadline if it
  *                  is at most 5 ms away (once per input).  Length bits
@@ -470,6 +471,7 @@ static void peer_ring(struct peer *p, const void *buf, size_t len)
 		for (size_t k = len - 1; k >= 1; k--)
 			v = v << 8 | b[k];
 		r->stock[b[0] / PROTO_STOCK_SLOTS][b[0] % PROTO_STOCK_SLOTS] = v;
+		r->stock_mask |= 1u << (b[0] / PROTO_STOCK_SLOTS);
 	} else if (len > PROTO_RING_MSG_MAX) {
 		memcpy(&p->ring_tail, buf, 4);
 	} else {
