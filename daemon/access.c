@@ -159,12 +159,16 @@ void access_refused(struct conn *c, unsigned int kind, const char *fmt, ...)
 		   (unsigned long long)c->id, (int)c->pid, (unsigned)c->uid, c->comm, msg);
 }
 
-/* Whether c may take count more blocks of stride bytes from pool p. */
+/* Whether c may take count more blocks of stride bytes from pool p.  The
+ * blocks c caches are its own to give back before it is refused. */
 int access_quota_blocks(struct conn *c, const struct dpool *p, uint32_t count)
 {
 	const struct config_limits *lim = &c->srv->cfg.limits;
-	uint64_t held = p->id < c->npool_blocks ? c->pool_blocks[p->id] : 0;
-	uint64_t bytes = (uint64_t)count * p->lp->bp.stride;
+	uint64_t held, bytes = (uint64_t)count * p->lp->bp.stride;
+
+	if (c->nlanes && access_quota_room(c, p) < count)
+		stock_steal(c->srv, c, STOCK_ALL);
+	held = p->id < c->npool_blocks ? c->pool_blocks[p->id] : 0;
 
 	if (lim->max_blocks_per_client && c->blocks_held + count > lim->max_blocks_per_client) {
 		access_refused(c, REFUSE_QUOTA_BLOCKS, "max_blocks_per_client (%llu) reached",
@@ -234,6 +238,9 @@ int access_quota_heap(struct conn *c, const char *instance, uint64_t size)
 	const struct config_heap *h = config_heap_find(&c->srv->cfg, instance);
 	uint64_t *used;
 
+	if (c->nlanes && lim->max_bytes_per_client &&
+	    c->bytes_held + size > lim->max_bytes_per_client)
+		stock_steal(c->srv, c, STOCK_ALL);
 	if (lim->max_bytes_per_client && c->bytes_held + size > lim->max_bytes_per_client) {
 		access_refused(c, REFUSE_QUOTA_BYTES, "max_bytes_per_client (%llu) reached",
 			       (unsigned long long)lim->max_bytes_per_client);

@@ -232,10 +232,6 @@ int dpool_request(struct server *srv, struct conn *c, struct dpool *p, uint32_t 
 		dpool_grant(srv, c, p, req_id, 0, contig, reply_type);
 		return 0;
 	}
-	/* Blocks c cached count against its quotas: it gets them back
-	 * before it is refused. */
-	if (access_quota_room(c, p) < count)
-		stock_steal(srv, c, p->id);
 	rc = dpool_admit(srv, c, p, count);
 	if (rc < 0)
 		return rc;

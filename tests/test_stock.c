@@ -738,6 +738,46 @@ static void test_stress(void **state)
 	raw_close(&r);
 }
 
+/* The quotas of [limits] count cached blocks of every pool, and a client
+ * gets them all back before one refuses it anything, heap included. */
+static void test_limits(void **state)
+{
+	struct harness h2;
+	shmpool_t *a;
+	shmpool_pool_t *c, *d;
+	void *x[4], *y[2], *m;
+
+	(void)state;
+	assert_int_equal(harness_start(&h2, "[limits]\nmax_blocks_per_client = 6\n"
+				       "max_bytes_per_client = 8K\n"
+				       "[region r0]\nsize = 1M\n"
+				       "[pool c]\nregion = r0\nblock_size = 256\nblocks = 10\ncache = 4\n"
+				       "[pool d]\nregion = r0\nblock_size = 256\nblocks = 10\ncache = 4\n"
+				       "[region r1]\nsize = 1M\n"), 0);
+	assert_int_equal(shmpool_connect(h2.socket, &a), 0);
+	assert_int_equal(shmpool_pool_open(a, "c", &c), 0);
+	assert_int_equal(shmpool_pool_open(a, "d", &d), 0);
+	/* One block of c and four cached: five of six. */
+	assert_int_equal(shmpool_block_alloc(c, &x[0], SHMPOOL_NO_WAIT), 0);
+	/* Two of d need c's cache back. */
+	assert_int_equal(shmpool_blocks_alloc(d, 2, y, SHMPOOL_NO_WAIT), 0);
+	/* Three held: a refill of c stops at the quota, two cached, which
+	 * the next two allocations take. */
+	for (int i = 1; i < 4; i++)
+		assert_int_equal(shmpool_block_alloc(c, &x[i], SHMPOOL_NO_WAIT), 0);
+	/* d's two go into d's cache: 6 x 256 bytes counted, 4 x 256 in
+	 * use, and 7000 more fit only once those two are back. */
+	assert_int_equal(shmpool_blocks_free(d, 2, y), 0);
+	assert_int_equal(shmpool_alloc(a, 0, 7000, &m), 0);
+	assert_int_equal(shmpool_free(a, m), 0);
+	assert_int_equal(shmpool_blocks_free(c, 4, x), 0);
+	testutil_expect_stat(c, 0, 0);
+	shmpool_pool_close(c);
+	shmpool_pool_close(d);
+	shmpool_disconnect(a);
+	assert_int_equal(harness_finish(&h2), 0);
+}
+
 /* free_ring = no: no ring, so no cache; the pool works all the same. */
 static void test_no_ring_no_cache(void **state)
 {
@@ -798,6 +838,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_lane, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stress, setup, teardown),
+		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_no_ring_no_cache),
 	};
 
