@@ -441,21 +441,49 @@ SHMPOOL_API int shmpool_pool_destroy(shmpool_t *sp, const char *name)
 	return pool_name_call(sp, PROTO_POOL_DESTROY, name, NULL);
 }
 
-/* A single block from the pool's cache: 0, or -EAGAIN when it has none. */
-static int stock_alloc(shmpool_t *sp, struct client_pool *cp, void **out)
+/* Put blocks taken from the pool's cache back, or give them back to the
+ * daemon when the cache will not have them. */
+static void stock_return(shmpool_t *sp, struct client_pool *cp, const uint32_t *idx, size_t n)
 {
-	uint32_t i;
+	for (size_t k = 0; k < n; k++)
+		if (!client_stock_put(sp, cp, idx[k]))
+			block_give_back(sp, cp->id, idx[k]);
+}
 
-	while ((i = client_stock_take(sp, cp)) != PROTO_STOCK_EMPTY) {
-		void *ptr = client_block_ptr(sp, cp, i);
+/* count blocks from the pool's cache, all or none: 0, or -EAGAIN when it
+ * has fewer (the daemon may have just taken them back). */
+static int stock_alloc(shmpool_t *sp, struct client_pool *cp, size_t count, void **out)
+{
+	uint32_t idx[PROTO_STOCK_SLOTS];
+	size_t n;
 
-		if (ptr && client_hold_grant(sp, cp, i) == 0) {
-			*out = ptr;
-			return 0;
+	if (count > cp->ncached)
+		return -EAGAIN;
+	for (n = 0; n < count; n++) {
+		idx[n] = client_stock_take(sp, cp);
+		if (idx[n] == PROTO_STOCK_EMPTY)
+			break;
+		out[n] = client_block_ptr(sp, cp, idx[n]);
+		if (!out[n]) {
+			n++;
+			break;
 		}
-		block_give_back(sp, cp->id, i);
 	}
-	return -EAGAIN;
+	if (n < count || !out[count - 1]) {
+		stock_return(sp, cp, idx, n);
+		return -EAGAIN;
+	}
+	for (n = 0; n < count; n++) {
+		if (client_hold_grant(sp, cp, idx[n]) < 0) {
+			/* Out of memory for the second hold of a block held
+			 * already, which a cached block cannot be. */
+			while (n-- > 0)
+				client_hold_take(sp, cp, idx[n]);
+			stock_return(sp, cp, idx, count);
+			return -EAGAIN;
+		}
+	}
+	return 0;
 }
 
 /* The blocks a cache refill brought beyond the caller's go into the cache,
@@ -469,9 +497,10 @@ static void stock_fill(shmpool_t *sp, uint32_t pool_id, const uint32_t *extra, u
 			block_give_back(sp, pool_id, extra[k]);
 }
 
-/* Block allocation of count blocks, or of one run of count when contig.  A
- * single block comes from the pool's cache when it has one; a request made
- * because the cache ran dry asks for enough to fill it again. */
+/* Block allocation of count blocks, or of one run of count when contig.
+ * Blocks that need not be adjacent come from the pool's cache when it has
+ * enough; a request made because it has not asks for enough to fill it
+ * again. */
 static int blocks_request(shmpool_pool_t *pool, size_t count, void **out, int timeout_ms,
 			  int contig)
 {
@@ -506,8 +535,8 @@ static int blocks_request(shmpool_pool_t *pool, size_t count, void **out, int ti
 	m.timeout_ms = timeout_ms;
 	m.flags = contig ? PROTO_F_CONTIG : 0;
 	client_pending_init(&p);
-	if (count == 1 && !contig && cp->lane != PROTO_STOCK_NONE) {
-		rc = stock_alloc(sp, cp, out);
+	if (!contig && cp->lane != PROTO_STOCK_NONE) {
+		rc = stock_alloc(sp, cp, count, out);
 		if (rc == 0)
 			goto out;
 		m.stock = cp->nslots;

@@ -287,6 +287,43 @@ static void test_library_hits(void **state)
 	shmpool_disconnect(c);
 }
 
+/* A multi-block allocation comes from the cache when it holds enough, all
+ * or nothing; with too few, the request refills the cache. */
+static void test_library_batch(void **state)
+{
+	shmpool_t *c = testutil_connect(&h);
+	shmpool_pool_t *p = testutil_pool_open(c, "c");
+	struct proto_stats_reply s0, s1, s2;
+	void *a[3], *b[2], *e[CACHE_C];
+	struct raw r;
+
+	(void)state;
+	raw_hello(&r);
+	harness_stats(r.fd, 25, &s0);
+	/* Three asked, four more for the cache: 7 of 10. */
+	assert_int_equal(shmpool_blocks_alloc(p, 3, a, SHMPOOL_NO_WAIT), 0);
+	/* Two hits, then two more than the cache has left (two): a request,
+	 * which gets the blocks and no extras (one block free after it). */
+	assert_int_equal(shmpool_blocks_alloc(p, 2, b, SHMPOOL_NO_WAIT), 0);
+	assert_int_equal(shmpool_blocks_alloc(p, 3, e, SHMPOOL_NO_WAIT), 0);
+	harness_stats(r.fd, 26, &s1);
+	/* The stats request took the two left in the cache back. */
+	assert_int_equal(s1.allocs - s0.allocs, 7 + 3);
+	assert_int_equal(s1.frees - s0.frees, 2);
+	for (int i = 0; i < 3; i++)
+		for (int j = 0; j < 2; j++)
+			assert_ptr_not_equal(a[i], b[j]);
+	assert_int_equal(shmpool_blocks_free(p, 3, e), 0);
+	assert_int_equal(shmpool_blocks_free(p, 2, b), 0);
+	assert_int_equal(shmpool_blocks_free(p, 3, a), 0);
+	harness_stats(r.fd, 27, &s2);
+	assert_int_equal(s2.frees - s1.frees, 8);
+	testutil_expect_stat(p, 0, 0);
+	raw_close(&r);
+	shmpool_pool_close(p);
+	shmpool_disconnect(c);
+}
+
 /* A shortage takes every cached block of the pool back, sets the pool's
  * kick, and while it is set a refill brings no extras. */
 static void test_shortage_steals(void **state)
@@ -402,7 +439,7 @@ static void test_quota(void **state)
 	shmpool_t *a = testutil_connect(&h);
 	shmpool_pool_t *q = testutil_pool_open(a, "q");
 	struct proto_stats_reply s0, s1;
-	void *x, *four[4];
+	void *x, *run;
 	struct raw r;
 
 	(void)state;
@@ -411,15 +448,16 @@ static void test_quota(void **state)
 	/* max_blocks_per_client = 5: the refill stops at the quota, so
 	 * a holds one block and caches four. */
 	assert_int_equal(shmpool_block_alloc(q, &x, SHMPOOL_NO_WAIT), 0);
-	/* Four more need the cached ones back first. */
-	assert_int_equal(shmpool_blocks_alloc(q, 4, four, SHMPOOL_NO_WAIT), 0);
+	/* A run of four (never from the cache) needs the cached ones back
+	 * first. */
+	assert_int_equal(shmpool_blocks_alloc_contiguous(q, 4, &run, SHMPOOL_NO_WAIT), 0);
 	harness_stats(r.fd, 41, &s1);
 	assert_int_equal(s1.allocs - s0.allocs, 9);
 	assert_int_equal(s1.frees - s0.frees, 4);
 	assert_int_equal(s1.refusals, s0.refusals);
 	/* Now a holds five: the cache is empty and the quota is met. */
 	assert_int_equal(shmpool_block_alloc(q, &x, SHMPOOL_NO_WAIT), -EDQUOT);
-	assert_int_equal(shmpool_blocks_free(q, 4, four), 0);
+	assert_int_equal(shmpool_blocks_free_contiguous(q, run, 4), 0);
 	testutil_expect_stat(q, 1, 0);
 	raw_close(&r);
 	shmpool_pool_close(q);
@@ -626,9 +664,9 @@ static void test_reload(void **state)
 
 /*
  * Races between the library and the daemon over one lane: two threads of a
- * connection allocate and free through its cache while another process
- * keeps emptying every cache (pool stats) and now and then needs most of
- * the pool.  Every holder stamps its blocks and checks the stamp before it
+ * connection allocate and free (one block, two blocks) through its cache
+ * while another process keeps emptying every cache (pool stats) and now
+ * and then needs most of the pool.  Every holder stamps its blocks and checks the stamp before it
  * frees them, so a block handed to two holders at once shows; in the end
  * every block is free and no lane was found broken.
  */
@@ -637,6 +675,7 @@ static void test_reload(void **state)
 struct stresser {
 	shmpool_pool_t *pool;
 	uint32_t tag;
+	size_t n;               /* blocks per allocation */
 	long rounds, bad;
 };
 
@@ -654,16 +693,18 @@ static void *stress_thread(void *arg)
 	double end = now_s() + STRESS_SECONDS;
 
 	while (now_s() < end) {
-		void *b;
+		void *b[2];
 		uint32_t stamp = s->tag << 24 | (uint32_t)(s->rounds & 0xffffff);
 
-		if (shmpool_block_alloc(s->pool, &b, 5) < 0)
+		if (shmpool_blocks_alloc(s->pool, s->n, b, 5) < 0)
 			continue;
-		memcpy(b, &stamp, sizeof(stamp));
+		for (size_t k = 0; k < s->n; k++)
+			memcpy(b[k], &(uint32_t){ stamp + (uint32_t)k }, 4);
 		sched_yield();
-		if (memcmp(b, &stamp, sizeof(stamp)) != 0)
-			s->bad++;
-		if (shmpool_block_free(s->pool, b) < 0)
+		for (size_t k = 0; k < s->n; k++)
+			if (memcmp(b[k], &(uint32_t){ stamp + (uint32_t)k }, 4) != 0)
+				s->bad++;
+		if (shmpool_blocks_free(s->pool, s->n, b) < 0)
 			s->bad++;
 		s->rounds++;
 	}
@@ -703,7 +744,7 @@ static int stress_other(void)
 static void test_stress(void **state)
 {
 	shmpool_t *a = testutil_connect(&h);
-	struct stresser s[2] = { { .tag = 1 }, { .tag = 2 } };
+	struct stresser s[2] = { { .tag = 1, .n = 1 }, { .tag = 2, .n = 2 } };
 	struct proto_stats_reply s0, s1;
 	pthread_t t[2];
 	struct raw r;
@@ -828,6 +869,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lanes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refill, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_library_hits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_library_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shortage_steals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_waiter_gets_cached, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_waiter_served_by_free, setup, teardown),
