@@ -449,6 +449,22 @@ int dpool_free(struct server *srv, struct conn *c, struct dpool *p, uint32_t cou
 		return -EINVAL;
 	if (contig && (index[0] >= n || count > n - index[0]))
 		return -EINVAL;
+	/* The common case: a list of blocks c holds as their primary owner.
+	 * Anything else (a bad entry, a duplicate, an attach hold) undoes the
+	 * marks and takes the general way, which finds the exact error. */
+	if (!contig) {
+		for (k = 0; k < count; k++) {
+			uint32_t i = index[k];
+
+			if (i >= n || p->owner[i] != c->slot)
+				break;
+			p->owner[i] = CONN_MARK;
+		}
+		if (k == count)
+			goto commit;
+		while (k-- > 0)
+			p->owner[index[k]] = c->slot;
+	}
 	/* Validate everything before freeing anything; the marks are undone
 	 * on every path. */
 	for (k = 0; k < count && rc == 0; k++) {
@@ -470,6 +486,7 @@ int dpool_free(struct server *srv, struct conn *c, struct dpool *p, uint32_t cou
 	/* A block marked is c's primary hold; one listed again after that
 	 * (or unmarked) is an attach hold, as dpool_mark found.  Blocks whose
 	 * last holder this was go back to the pool in one call. */
+commit:
 	scrub = scrub_on_free(srv, p);
 	for (k = 0; k < count; k++) {
 		uint32_t i = contig ? index[0] + k : index[k];

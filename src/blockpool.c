@@ -285,59 +285,72 @@ int blockpool_alloc_n(struct blockpool *bp, size_t n, uint64_t *offs)
 	return 0;
 }
 
-/*
- * The second half of a multi-block free, every entry already checked: by
- * index, or (index NULL) by offset.  A block listed twice passes the check
- * (it is allocated at that point), so this notices a bit that this very call
- * has already cleared and pushes back what it freed; popping in reverse
- * order restores the stack exactly, with no per-call memory.
- */
-static int free_checked(struct blockpool *bp, size_t n, const uint32_t *index,
-			const uint64_t *offs)
+/* Entry k of a free list as an index: -EINVAL if it is no block of the
+ * pool, -EFAULT if that block is not allocated. */
+static int list_entry(const struct blockpool *bp, const uint32_t *index, const uint64_t *offs,
+		      size_t k, uint32_t *i)
 {
-	size_t k;
+	int rc = index ? (index[k] < bp->num_blocks ? 0 : -EINVAL) : offset_index(bp, offs[k], i);
 
-	for (k = 0; k < n; k++) {
-		uint32_t i = index ? index[k] : blockpool_index(bp, offs[k]);
-
-		if (!bit_test(bp, i))
-			goto fail_duplicate;
-		stack_push(bp, i);
-	}
-	return 0;
-
-fail_duplicate:
-	while (k-- > 0)
-		stack_pop(bp);
-	return -EFAULT;
+	if (rc < 0)
+		return rc;
+	if (index)
+		*i = index[k];
+	return bit_test(bp, *i) ? 0 : -EFAULT;
 }
 
-/* Every entry is checked before anything is freed. */
-int blockpool_free_n(struct blockpool *bp, size_t n, const uint64_t *offs)
+/*
+ * Free a list of blocks, by index or (index NULL) by offset, all or
+ * nothing, in one pass: each entry is checked as it is pushed, which also
+ * catches a block listed twice (its bit is already clear).  On the first bad
+ * entry, popping what was pushed restores the stack exactly, and the error
+ * is the first one the list has against the pool as it was (-EFAULT for a
+ * duplicate in an otherwise good list).
+ */
+static int free_list(struct blockpool *bp, size_t n, const uint32_t *index, const uint64_t *offs)
 {
+	size_t k;
 	int rc;
 
-	if (!bp || (n && !offs))
-		return -EINVAL;
-	for (size_t k = 0; k < n; k++) {
-		rc = blockpool_check_allocated(bp, offs[k]);
+	for (k = 0; k < n; k++) {
+		uint32_t i = 0;
+
+		/* Indices are the daemon's fast path: checked inline. */
+		if (index) {
+			i = index[k];
+			if (i >= bp->num_blocks || !bit_test(bp, i))
+				break;
+		} else if (list_entry(bp, NULL, offs, k, &i) < 0) {
+			break;
+		}
+		stack_push(bp, i);
+	}
+	if (k == n)
+		return 0;
+	while (k-- > 0)
+		stack_pop(bp);
+	for (k = 0; k < n; k++) {
+		uint32_t i = 0;
+
+		rc = list_entry(bp, index, offs, k, &i);
 		if (rc < 0)
 			return rc;
 	}
-	return free_checked(bp, n, NULL, offs);
+	return -EFAULT;
+}
+
+int blockpool_free_n(struct blockpool *bp, size_t n, const uint64_t *offs)
+{
+	if (!bp || (n && !offs))
+		return -EINVAL;
+	return free_list(bp, n, NULL, offs);
 }
 
 int blockpool_free_n_index(struct blockpool *bp, size_t n, const uint32_t *index)
 {
 	if (!bp || (n && !index))
 		return -EINVAL;
-	for (size_t k = 0; k < n; k++) {
-		if (index[k] >= bp->num_blocks)
-			return -EINVAL;
-		if (!bit_test(bp, index[k]))
-			return -EFAULT;
-	}
-	return free_checked(bp, n, index, NULL);
+	return free_list(bp, n, index, NULL);
 }
 
 int blockpool_can_alloc_contig(const struct blockpool *bp, size_t n)
