@@ -455,34 +455,28 @@ static void stock_return(shmpool_t *sp, struct client_pool *cp, const uint32_t *
 static int stock_alloc(shmpool_t *sp, struct client_pool *cp, size_t count, void **out)
 {
 	uint32_t idx[PROTO_STOCK_SLOTS];
-	size_t n;
+	size_t n = 0;
 
 	if (count > cp->ncached)
 		return -EAGAIN;
-	for (n = 0; n < count; n++) {
-		idx[n] = client_stock_take(sp, cp);
-		if (idx[n] == PROTO_STOCK_EMPTY)
+	while (n < count) {
+		uint32_t i = client_stock_take(sp, cp);
+
+		if (i == PROTO_STOCK_EMPTY)
 			break;
-		out[n] = client_block_ptr(sp, cp, idx[n]);
-		if (!out[n]) {
-			n++;
+		idx[n] = i;
+		out[n++] = client_block_ptr(sp, cp, i);
+		if (!out[n - 1])
 			break;
-		}
 	}
-	if (n < count || !out[count - 1]) {
+	if (n < count || !out[n - 1]) {
 		stock_return(sp, cp, idx, n);
 		return -EAGAIN;
 	}
-	for (n = 0; n < count; n++) {
-		if (client_hold_grant(sp, cp, idx[n]) < 0) {
-			/* Out of memory for the second hold of a block held
-			 * already, which a cached block cannot be. */
-			while (n-- > 0)
-				client_hold_take(sp, cp, idx[n]);
-			stock_return(sp, cp, idx, count);
-			return -EAGAIN;
-		}
-	}
+	/* Nothing here holds a cached block, so its hold is a bit to set:
+	 * it cannot fail. */
+	for (n = 0; n < count; n++)
+		client_hold_grant(sp, cp, idx[n]);
 	return 0;
 }
 

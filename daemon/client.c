@@ -714,7 +714,7 @@ static void handle_group_alloc(struct conn *c, const struct proto_group_alloc *m
 	else
 		rc = layout_group_select(srv->layout, g, m->selector, m->count, &lp);
 	/* Frees parked in free rings may make a pool fit. */
-	if (rc == -ENOMEM && !lp && ring_drain_all(srv, c) + stock_steal_all(srv, STOCK_ALL) > 0)
+	if (rc == -ENOMEM && !lp && ring_settle_all(srv, c) > 0)
 		rc = layout_group_select(srv->layout, g, m->selector, m->count, &lp);
 	/* "fit" with every fitting pool short of blocks still names the pool
 	 * to wait on. */
@@ -897,10 +897,8 @@ static void conn_dispatch(struct conn *c, size_t len)
 		conn_send_status(c, PROTO_ERROR, id, -EPROTO);
 		return;
 	}
-	if (reads_rings(type, rxbuf.bytes, len)) {
-		ring_drain_all(c->srv, c);
-		stock_steal_all(c->srv, STOCK_ALL);
-	}
+	if (reads_rings(type, rxbuf.bytes, len))
+		ring_settle_all(c->srv, c);
 	switch (type) {
 	case PROTO_HELLO:
 		handle_hello(c, (const void *)rxbuf.bytes);

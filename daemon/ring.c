@@ -168,6 +168,11 @@ int ring_drain_all(struct server *srv, struct conn *except)
 	return n;
 }
 
+int ring_settle_all(struct server *srv, struct conn *except)
+{
+	return ring_drain_all(srv, except) + stock_steal_all(srv, STOCK_ALL);
+}
+
 /*
  * Ring keys: what a kick word covers.  Pools whose id has no bit of its own
  * share the word for every free.

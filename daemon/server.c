@@ -603,8 +603,7 @@ int server_reload(struct server *srv, char *report, size_t len)
 	sd_notify(0, "RELOADING=1");
 #endif
 	/* What clients hold must be exact before regions and pools change. */
-	ring_drain_all(srv, NULL);
-	stock_steal_all(srv, STOCK_ALL);
+	ring_settle_all(srv, NULL);
 	rc = server_apply_config(srv, report, len);
 #ifdef HAVE_SYSTEMD
 	sd_notifyf(0, "READY=1\nSTATUS=serving on %s", srv->socket_path);

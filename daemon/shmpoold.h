@@ -357,6 +357,9 @@ void ring_close(struct conn *c);
 int ring_drain(struct conn *c);
 /* Read every connection's ring but except's: the records served. */
 int ring_drain_all(struct server *srv, struct conn *except);
+/* The same, and take back every block every connection caches: what
+ * clients hold is then exact.  Returns the records and blocks served. */
+int ring_settle_all(struct server *srv, struct conn *except);
 /* An allocation from p (NULL: the heap) cannot be met: have clients send
  * their frees of it from now on, read every ring but except's and take back
  * the blocks of p every client cached.  Returns the records and blocks

@@ -11,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -374,6 +376,53 @@ void harness_stats(int fd, uint32_t id, struct proto_stats_reply *r)
 	assert_int_equal(r->r.hdr.type, PROTO_STATS | PROTO_REPLY);
 	assert_int_equal(r->r.hdr.id, id);
 	assert_int_equal(r->r.status, 0);
+}
+
+void harness_ring_hello(const struct harness *h, struct harness_ring *c)
+{
+	struct proto_hello m = { .proto_version = SHMPOOL_PROTO_VERSION, .pid = 1 };
+	struct proto_hello_reply r;
+	struct stat st;
+	int rfd;
+
+	c->fd = harness_raw_connect(h);
+	harness_hdr_set(&m.hdr, PROTO_HELLO, 1);
+	assert_int_equal(proto_send(c->fd, &m, sizeof(m), -1, 0), 0);
+	assert_int_equal(harness_recv(c->fd, &r, sizeof(r), &rfd), (long)sizeof(r));
+	assert_int_equal(r.r.status, 0);
+	assert_int_equal(r.r.flags & PROTO_F_RING, PROTO_F_RING);
+	assert_true(rfd >= 0);
+	assert_int_equal(fstat(rfd, &st), 0);
+	assert_int_equal(st.st_size, PROTO_RING_SIZE);
+	c->ring = mmap(NULL, PROTO_RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, rfd, 0);
+	assert_true(c->ring != MAP_FAILED);
+	close(rfd);
+}
+
+void harness_ring_close(struct harness_ring *c)
+{
+	munmap(c->ring, PROTO_RING_SIZE);
+	close(c->fd);
+}
+
+struct proto_pool_desc harness_pool_open(int fd, const char *name, uint32_t want_id)
+{
+	struct proto_name_req m = { 0 };
+	struct proto_pool_reply r;
+
+	harness_hdr_set(&m.hdr, PROTO_POOL_OPEN, 2);
+	proto_set_name(m.name, name);
+	assert_int_equal(proto_send(fd, &m, sizeof(m), -1, 0), 0);
+	assert_int_equal(harness_recv(fd, &r, sizeof(r), NULL), (long)sizeof(r));
+	assert_int_equal(r.r.status, 0);
+	assert_int_equal(r.pool.id, want_id);
+	return r.pool;
+}
+
+int harness_kick_bit(const struct proto_ring *r, uint32_t pool_id)
+{
+	return (int)((__atomic_load_n(&r->kick_pool[pool_id / 64], __ATOMIC_RELAXED) >>
+		      (pool_id % 64)) & 1);
 }
 
 struct proto_pool_stat_reply harness_pool_stat(int fd, uint32_t pool_id)

@@ -14,6 +14,8 @@
 struct proto_hdr;
 struct proto_stats_reply;
 struct proto_pool_stat_reply;
+struct proto_pool_desc;
+struct proto_ring;
 
 struct harness {
 	char dir[PATH_MAX];
@@ -91,6 +93,24 @@ void harness_expect_status(int fd, uint16_t type, uint32_t id, int status);
 
 /* PROTO_STATS as request id on a connection that said hello. */
 void harness_stats(int fd, uint32_t id, struct proto_stats_reply *r);
+
+/* A raw connection with its free ring mapped, as libshmpool maps it. */
+struct harness_ring {
+	int fd;
+	struct proto_ring *ring;
+};
+
+/* Connect, say hello (id 1) and map the ring the reply brings, checking
+ * that it comes and has the right size. */
+void harness_ring_hello(const struct harness *h, struct harness_ring *c);
+void harness_ring_close(struct harness_ring *c);
+
+/* POOL_OPEN of name on a raw connection (id 2): the pool's descriptor,
+ * whose id must be want_id. */
+struct proto_pool_desc harness_pool_open(int fd, const char *name, uint32_t want_id);
+
+/* Whether the kick bit of pool_id is set in a ring. */
+int harness_kick_bit(const struct proto_ring *r, uint32_t pool_id);
 
 /* POOL_STAT of pool_id on a raw connection (id 9): the reply, status 0. */
 struct proto_pool_stat_reply harness_pool_stat(int fd, uint32_t pool_id);

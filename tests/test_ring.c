@@ -61,44 +61,17 @@ struct raw {
 
 static void raw_hello(struct raw *c)
 {
-	struct proto_hello m = { .proto_version = SHMPOOL_PROTO_VERSION, .pid = 1 };
-	struct proto_hello_reply r;
-	struct stat st;
-	int rfd;
+	struct harness_ring hr;
 
-	c->fd = harness_raw_connect(&h);
-	harness_hdr_set(&m.hdr, PROTO_HELLO, 1);
-	assert_int_equal(proto_send(c->fd, &m, sizeof(m), -1, 0), 0);
-	assert_int_equal(harness_recv(c->fd, &r, sizeof(r), &rfd), (long)sizeof(r));
-	assert_int_equal(r.r.status, 0);
-	assert_int_equal(r.r.flags & PROTO_F_RING, PROTO_F_RING);
-	assert_true(rfd >= 0);
-	assert_int_equal(fstat(rfd, &st), 0);
-	assert_int_equal(st.st_size, PROTO_RING_SIZE);
-	c->ring = mmap(NULL, PROTO_RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, rfd, 0);
-	assert_true(c->ring != MAP_FAILED);
-	close(rfd);
+	harness_ring_hello(&h, &hr);
+	c->fd = hr.fd;
+	c->ring = hr.ring;
 	c->tail = 0;
 }
 
 static void raw_close(struct raw *c)
 {
-	munmap(c->ring, PROTO_RING_SIZE);
-	close(c->fd);
-}
-
-/* Open a pool by name and check its id; the region fd is not needed. */
-static void raw_open(struct raw *c, const char *name, uint32_t want_id)
-{
-	struct proto_name_req m = { 0 };
-	struct proto_pool_reply r;
-
-	harness_hdr_set(&m.hdr, PROTO_POOL_OPEN, 2);
-	proto_set_name(m.name, name);
-	assert_int_equal(proto_send(c->fd, &m, sizeof(m), -1, 0), 0);
-	assert_int_equal(harness_recv(c->fd, &r, sizeof(r), NULL), (long)sizeof(r));
-	assert_int_equal(r.r.status, 0);
-	assert_int_equal(r.pool.id, want_id);
+	harness_ring_close(&(struct harness_ring){ .fd = c->fd, .ring = c->ring });
 }
 
 /* Send a block alloc of count without waiting for the reply. */
@@ -181,12 +154,6 @@ static void raw_sync(struct raw *c, uint32_t id)
 	harness_expect_status(c->fd, PROTO_SYNC | PROTO_REPLY, id, 0);
 }
 
-static int kick_bit(const struct raw *c, uint32_t pool)
-{
-	return (int)((__atomic_load_n(&c->ring->kick_pool[pool / 64], __ATOMIC_RELAXED) >>
-		      (pool % 64)) & 1);
-}
-
 /* Nothing to read on fd right now. */
 static void expect_nothing(int fd)
 {
@@ -248,7 +215,7 @@ static void test_parked_free_read(void **state)
 	(void)state;
 	raw_hello(&a);
 	raw_hello(&b);
-	raw_open(&a, "p", POOL_P);
+	harness_pool_open(a.fd, "p", POOL_P);
 	raw_alloc(&a, POOL_P, 2, idx);
 	ring_free(&a, POOL_P, idx[0], 10, 0);
 	assert_int_equal(a.ring->head, 0);
@@ -280,17 +247,17 @@ static void test_shortage_reads_rings(void **state)
 	(void)state;
 	raw_hello(&a);
 	raw_hello(&b);
-	raw_open(&a, "p", POOL_P);
-	raw_open(&b, "p", POOL_P);
+	harness_pool_open(a.fd, "p", POOL_P);
+	harness_pool_open(b.fd, "p", POOL_P);
 	raw_alloc(&a, POOL_P, 4, idx);
 	ring_free(&a, POOL_P, idx[2], 20, 0);
-	assert_int_equal(kick_bit(&a, POOL_P), 0);
+	assert_int_equal(harness_kick_bit(a.ring, POOL_P), 0);
 	raw_alloc_send(&b, POOL_P, 1, 0, 21);
 	assert_int_equal(raw_grant(&b, 21, got, 1), 1);
 	assert_int_equal(got[0], idx[2]);
-	assert_int_equal(kick_bit(&a, POOL_P), 1);
-	assert_int_equal(kick_bit(&b, POOL_P), 1);
-	assert_int_equal(kick_bit(&a, POOL_BIG), 0);
+	assert_int_equal(harness_kick_bit(a.ring, POOL_P), 1);
+	assert_int_equal(harness_kick_bit(b.ring, POOL_P), 1);
+	assert_int_equal(harness_kick_bit(a.ring, POOL_BIG), 0);
 	assert_int_equal(a.ring->kick, 0);
 	/* Empty now: a second refusal keeps the bit. */
 	raw_alloc_send(&b, POOL_P, 1, 0, 22);
@@ -301,15 +268,15 @@ static void test_shortage_reads_rings(void **state)
 		struct raw c;
 
 		raw_hello(&c);
-		assert_int_equal(kick_bit(&c, POOL_P), 1);
+		assert_int_equal(harness_kick_bit(c.ring, POOL_P), 1);
 		raw_close(&c);
 	}
-	for (int i = 0; i < 500 && kick_bit(&a, POOL_P); i++) {
+	for (int i = 0; i < 500 && harness_kick_bit(a.ring, POOL_P); i++) {
 		usleep(20000);
 		raw_sync(&b, 23);       /* the daemon checks once a loop iteration */
 	}
-	assert_int_equal(kick_bit(&a, POOL_P), 0);
-	assert_int_equal(kick_bit(&b, POOL_P), 0);
+	assert_int_equal(harness_kick_bit(a.ring, POOL_P), 0);
+	assert_int_equal(harness_kick_bit(b.ring, POOL_P), 0);
 	/* No earlier than a second after the refusal, give or take the
 	 * loop clock's coarse ticks. */
 	assert_true(now_ms() - t0 >= 950);
@@ -328,13 +295,13 @@ static void test_kick_serves_waiter(void **state)
 	raw_hello(&a);
 	raw_hello(&b);
 	raw_hello(&c);
-	raw_open(&a, "p", POOL_P);
-	raw_open(&b, "p", POOL_P);
+	harness_pool_open(a.fd, "p", POOL_P);
+	harness_pool_open(b.fd, "p", POOL_P);
 	raw_alloc(&a, POOL_P, 4, idx);
 	raw_alloc_send(&b, POOL_P, 1, -1, 30);
-	for (int i = 0; i < 1000 && !kick_bit(&a, POOL_P); i++)
+	for (int i = 0; i < 1000 && !harness_kick_bit(a.ring, POOL_P); i++)
 		usleep(10000);
-	assert_int_equal(kick_bit(&a, POOL_P), 1);
+	assert_int_equal(harness_kick_bit(a.ring, POOL_P), 1);
 	ring_free(&a, POOL_P, idx[1], 31, 0);
 	/* Nothing reads a's ring: another client's round trip serves nobody. */
 	raw_sync(&c, 32);
@@ -363,7 +330,7 @@ static void test_bad_parked_free(void **state)
 
 	(void)state;
 	raw_hello(&a);
-	raw_open(&a, "p", POOL_P);
+	harness_pool_open(a.fd, "p", POOL_P);
 	raw_alloc(&a, POOL_P, 1, idx);
 	ring_free(&a, POOL_P, idx[0] ^ 1, 40, 0);      /* a free block */
 	ring_free(&a, 77, 0, 41, 0);                   /* no such pool */
@@ -470,7 +437,7 @@ static void test_broken_rings(void **state)
 		long n;
 
 		raw_hello(&a);
-		raw_open(&a, "p", POOL_P);
+		harness_pool_open(a.fd, "p", POOL_P);
 		raw_alloc(&a, POOL_P, 2, idx);
 		ring_free(&a, POOL_P, idx[0], 61, 0);   /* a good record first */
 		ring_break(&a, (enum breakage)how, idx[1]);

@@ -72,53 +72,9 @@ static const char config[] =
 #define POOL_Z 4u
 #define CACHE_C 4u
 
-/* A raw client: its socket and its mapping of the ring. */
-struct raw {
-	int fd;
-	struct proto_ring *ring;
-};
-
-static void raw_hello(struct raw *c)
-{
-	struct proto_hello m = { .proto_version = SHMPOOL_PROTO_VERSION, .pid = 1 };
-	struct proto_hello_reply r;
-	int rfd;
-
-	c->fd = harness_raw_connect(&h);
-	harness_hdr_set(&m.hdr, PROTO_HELLO, 1);
-	assert_int_equal(proto_send(c->fd, &m, sizeof(m), -1, 0), 0);
-	assert_int_equal(harness_recv(c->fd, &r, sizeof(r), &rfd), (long)sizeof(r));
-	assert_int_equal(r.r.status, 0);
-	assert_true(rfd >= 0);
-	c->ring = mmap(NULL, PROTO_RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, rfd, 0);
-	assert_true(c->ring != MAP_FAILED);
-	close(rfd);
-}
-
-static void raw_close(struct raw *c)
-{
-	munmap(c->ring, PROTO_RING_SIZE);
-	close(c->fd);
-}
-
-/* Open a pool by name: its descriptor. */
-static struct proto_pool_desc raw_open(struct raw *c, const char *name, uint32_t want_id)
-{
-	struct proto_name_req m = { 0 };
-	struct proto_pool_reply r;
-
-	harness_hdr_set(&m.hdr, PROTO_POOL_OPEN, 2);
-	proto_set_name(m.name, name);
-	assert_int_equal(proto_send(c->fd, &m, sizeof(m), -1, 0), 0);
-	assert_int_equal(harness_recv(c->fd, &r, sizeof(r), NULL), (long)sizeof(r));
-	assert_int_equal(r.r.status, 0);
-	assert_int_equal(r.pool.id, want_id);
-	return r.pool;
-}
-
 /* A block alloc of count asking for up to stock more: the status, or the
  * number of indices granted (into idx). */
-static int raw_alloc(struct raw *c, uint32_t pool, uint32_t count, uint32_t stock, uint32_t *idx)
+static int raw_alloc(struct harness_ring *c, uint32_t pool, uint32_t count, uint32_t stock, uint32_t *idx)
 {
 	struct proto_block_alloc m = { .pool_id = pool, .count = count, .stock = stock };
 	union {
@@ -139,66 +95,60 @@ static int raw_alloc(struct raw *c, uint32_t pool, uint32_t count, uint32_t stoc
 	return (int)in.r.nindices;
 }
 
-static uint32_t slot_get(const struct raw *c, uint32_t lane, uint32_t s)
+static uint32_t slot_get(const struct harness_ring *c, uint32_t lane, uint32_t s)
 {
 	return __atomic_load_n(&c->ring->stock[lane][s], __ATOMIC_ACQUIRE);
 }
 
 /* Put v in a slot and mark its lane, as the library does. */
-static void slot_set(struct raw *c, uint32_t lane, uint32_t s, uint32_t v)
+static void slot_set(struct harness_ring *c, uint32_t lane, uint32_t s, uint32_t v)
 {
 	__atomic_store_n(&c->ring->stock[lane][s], v, __ATOMIC_RELEASE);
 	__atomic_fetch_or(&c->ring->stock_mask, 1u << lane, __ATOMIC_SEQ_CST);
-}
-
-static int kick_bit(const struct raw *c, uint32_t pool)
-{
-	return (int)((__atomic_load_n(&c->ring->kick_pool[pool / 64], __ATOMIC_RELAXED) >>
-		      (pool % 64)) & 1);
 }
 
 /* Lanes go to pools with a cache, one per pool, in the order opened; every
  * slot starts empty; a pool opened again keeps its lane. */
 static void test_lanes(void **state)
 {
-	struct raw a;
+	struct harness_ring a;
 	struct proto_pool_desc d;
 
 	(void)state;
-	raw_hello(&a);
+	harness_ring_hello(&h, &a);
 	for (uint32_t k = 0; k < PROTO_STOCK_LANES; k++)
 		for (uint32_t s = 0; s < PROTO_STOCK_SLOTS; s++)
 			assert_int_equal(slot_get(&a, k, s), PROTO_STOCK_EMPTY);
-	d = raw_open(&a, "u", POOL_U);
+	d = harness_pool_open(a.fd, "u", POOL_U);
 	assert_int_equal(d.cache_lane, PROTO_STOCK_NONE);
 	assert_int_equal(d.cache_slots, 0);
-	d = raw_open(&a, "c2", POOL_C2);
+	d = harness_pool_open(a.fd, "c2", POOL_C2);
 	assert_int_equal(d.cache_lane, 0);
 	assert_int_equal(d.cache_slots, 2);
-	d = raw_open(&a, "c", POOL_C);
+	d = harness_pool_open(a.fd, "c", POOL_C);
 	assert_int_equal(d.cache_lane, 1);
 	assert_int_equal(d.cache_slots, CACHE_C);
-	d = raw_open(&a, "c2", POOL_C2);
+	d = harness_pool_open(a.fd, "c2", POOL_C2);
 	assert_int_equal(d.cache_lane, 0);
 	/* Zeroed on every free: a cached free would not be. */
-	d = raw_open(&a, "z", POOL_Z);
+	d = harness_pool_open(a.fd, "z", POOL_Z);
 	assert_int_equal(d.cache_lane, PROTO_STOCK_NONE);
 	assert_int_equal(d.cache_slots, 0);
-	raw_close(&a);
+	harness_ring_close(&a);
 }
 
 /* A refill grants the block and up to stock more, within the lane; the
  * extras are held by the connection until they come back. */
 static void test_refill(void **state)
 {
-	struct raw a, b;
+	struct harness_ring a, b;
 	uint32_t idx[80];
 	struct proto_stats_reply s0, s1;
 
 	(void)state;
-	raw_hello(&a);
-	raw_hello(&b);
-	raw_open(&a, "c", POOL_C);
+	harness_ring_hello(&h, &a);
+	harness_ring_hello(&h, &b);
+	harness_pool_open(a.fd, "c", POOL_C);
 	harness_stats(b.fd, 10, &s0);
 	/* More than the lane holds is cut to the lane. */
 	assert_int_equal(raw_alloc(&a, POOL_C, 1, 40, idx), 1 + (int)CACHE_C);
@@ -227,14 +177,14 @@ static void test_refill(void **state)
 	assert_int_equal(s1.frees - s0.frees, 5);
 	assert_int_equal(s1.bad_messages, s0.bad_messages);
 	/* A pool without a cache grants no extras; nor does a bad stock. */
-	raw_open(&a, "u", POOL_U);
+	harness_pool_open(a.fd, "u", POOL_U);
 	assert_int_equal(raw_alloc(&a, POOL_U, 1, 4, idx), 1);
 	assert_int_equal(raw_alloc(&a, POOL_C, 1, PROTO_STOCK_SLOTS + 1, idx), -EINVAL);
 	/* Extras come from what the request leaves: 9 free, 7 asked. */
 	assert_int_equal(raw_alloc(&a, POOL_C, 7, 4, idx), 9);
 	assert_int_equal(raw_alloc(&a, POOL_C, 1, 4, idx), -ENOMEM);
-	raw_close(&a);
-	raw_close(&b);
+	harness_ring_close(&a);
+	harness_ring_close(&b);
 }
 
 /* The library: a hit and a cached free send nothing; the daemon's figures
@@ -245,10 +195,10 @@ static void test_library_hits(void **state)
 	shmpool_pool_t *p = testutil_pool_open(c, "c");
 	struct proto_stats_reply s0, s1, s2;
 	void *blk[CACHE_C + 1];
-	struct raw r;
+	struct harness_ring r;
 
 	(void)state;
-	raw_hello(&r);
+	harness_ring_hello(&h, &r);
 	harness_stats(r.fd, 20, &s0);
 	for (uint32_t i = 0; i < CACHE_C + 1; i++)
 		assert_int_equal(shmpool_block_alloc(p, &blk[i], SHMPOOL_NO_WAIT), 0);
@@ -282,7 +232,7 @@ static void test_library_hits(void **state)
 	assert_int_equal(s2.allocs - s1.allocs, 0);
 	assert_int_equal(s2.frees - s1.frees, CACHE_C + 1);
 	testutil_expect_stat(p, 0, 0);
-	raw_close(&r);
+	harness_ring_close(&r);
 	shmpool_pool_close(p);
 	shmpool_disconnect(c);
 }
@@ -295,10 +245,10 @@ static void test_library_batch(void **state)
 	shmpool_pool_t *p = testutil_pool_open(c, "c");
 	struct proto_stats_reply s0, s1, s2;
 	void *a[3], *b[2], *e[CACHE_C];
-	struct raw r;
+	struct harness_ring r;
 
 	(void)state;
-	raw_hello(&r);
+	harness_ring_hello(&h, &r);
 	harness_stats(r.fd, 25, &s0);
 	/* Three asked, four more for the cache: 7 of 10. */
 	assert_int_equal(shmpool_blocks_alloc(p, 3, a, SHMPOOL_NO_WAIT), 0);
@@ -319,7 +269,7 @@ static void test_library_batch(void **state)
 	harness_stats(r.fd, 27, &s2);
 	assert_int_equal(s2.frees - s1.frees, 8);
 	testutil_expect_stat(p, 0, 0);
-	raw_close(&r);
+	harness_ring_close(&r);
 	shmpool_pool_close(p);
 	shmpool_disconnect(c);
 }
@@ -332,17 +282,17 @@ static void test_shortage_steals(void **state)
 	shmpool_pool_t *pa = testutil_pool_open(a, "c"), *pb = testutil_pool_open(b, "c");
 	struct proto_stats_reply s0, s1;
 	void *x, *all[10];
-	struct raw r;
+	struct harness_ring r;
 
 	(void)state;
-	raw_hello(&r);
-	raw_open(&r, "c", POOL_C);
-	assert_int_equal(kick_bit(&r, POOL_C), 0);
+	harness_ring_hello(&h, &r);
+	harness_pool_open(r.fd, "c", POOL_C);
+	assert_int_equal(harness_kick_bit(r.ring, POOL_C), 0);
 	/* a holds one block and caches four. */
 	assert_int_equal(shmpool_block_alloc(pa, &x, SHMPOOL_NO_WAIT), 0);
 	/* b needs all nine others: it gets them at once. */
 	assert_int_equal(shmpool_blocks_alloc(pb, 9, all, SHMPOOL_NO_WAIT), 0);
-	assert_int_equal(kick_bit(&r, POOL_C), 1);
+	assert_int_equal(harness_kick_bit(r.ring, POOL_C), 1);
 	/* a's cache is empty and the pool is too. */
 	assert_int_equal(shmpool_block_alloc(pa, &all[9], SHMPOOL_NO_WAIT), -ENOMEM);
 	/* b's frees go by its socket while the kick is set. */
@@ -357,7 +307,7 @@ static void test_shortage_steals(void **state)
 	assert_int_equal(shmpool_block_free(pa, x), 0);
 	testutil_barrier(a);
 	testutil_expect_stat(pb, 0, 0);
-	raw_close(&r);
+	harness_ring_close(&r);
 	shmpool_pool_close(pa);
 	shmpool_pool_close(pb);
 	shmpool_disconnect(a);
@@ -440,10 +390,10 @@ static void test_quota(void **state)
 	shmpool_pool_t *q = testutil_pool_open(a, "q");
 	struct proto_stats_reply s0, s1;
 	void *x, *run;
-	struct raw r;
+	struct harness_ring r;
 
 	(void)state;
-	raw_hello(&r);
+	harness_ring_hello(&h, &r);
 	harness_stats(r.fd, 40, &s0);
 	/* max_blocks_per_client = 5: the refill stops at the quota, so
 	 * a holds one block and caches four. */
@@ -459,7 +409,7 @@ static void test_quota(void **state)
 	assert_int_equal(shmpool_block_alloc(q, &x, SHMPOOL_NO_WAIT), -EDQUOT);
 	assert_int_equal(shmpool_blocks_free_contiguous(q, run, 4), 0);
 	testutil_expect_stat(q, 1, 0);
-	raw_close(&r);
+	harness_ring_close(&r);
 	shmpool_pool_close(q);
 	shmpool_disconnect(a);
 }
@@ -504,14 +454,14 @@ static void test_share_before_lane(void **state)
 	struct proto_ref_reply rr;
 	struct proto_attach at;
 	struct proto_heap_reply ar;
-	struct raw d, e, w;
+	struct harness_ring d, e, w;
 	uint32_t idx[1];
 	int rfd;
 
 	(void)state;
-	raw_hello(&d);
-	raw_hello(&e);
-	raw_hello(&w);
+	harness_ring_hello(&h, &d);
+	harness_ring_hello(&h, &e);
+	harness_ring_hello(&h, &w);
 	/* d allocates by id, without the descriptor (and so without a lane);
 	 * c is the first pool of r0, its blocks 256 bytes apart. */
 	assert_int_equal(raw_alloc(&d, POOL_C, 1, 0, idx), 1);
@@ -529,11 +479,11 @@ static void test_share_before_lane(void **state)
 		close(rfd);
 	/* The attach gave e the pool's first lane, and with it the kick. */
 	assert_int_equal(ar.pool.cache_lane, 0);
-	assert_int_equal(kick_bit(&e, POOL_C), 1);
-	assert_int_equal(kick_bit(&w, POOL_C), 1);
-	raw_close(&d);
-	raw_close(&e);
-	raw_close(&w);
+	assert_int_equal(harness_kick_bit(e.ring, POOL_C), 1);
+	assert_int_equal(harness_kick_bit(w.ring, POOL_C), 1);
+	harness_ring_close(&d);
+	harness_ring_close(&e);
+	harness_ring_close(&w);
 }
 
 /* A client that dies with blocks cached: they count as frees, not as memory
@@ -543,12 +493,12 @@ static void test_dead_client_cached(void **state)
 	shmpool_t *mon = testutil_connect(&h);
 	shmpool_pool_t *mp = testutil_pool_open(mon, "c");
 	struct proto_stats_reply s0, s1;
-	struct raw r;
+	struct harness_ring r;
 	pid_t pid;
 	int status;
 
 	(void)state;
-	raw_hello(&r);
+	harness_ring_hello(&h, &r);
 	harness_stats(r.fd, 50, &s0);
 	pid = fork();
 	assert_true(pid >= 0);
@@ -568,7 +518,7 @@ static void test_dead_client_cached(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 	testutil_expect_stat(mp, 0, 0);
 	harness_stats(r.fd, 51, &s1);
-	raw_close(&r);
+	harness_ring_close(&r);
 	/* Five granted; y alone was reclaimed, the four cached were freed. */
 	assert_int_equal(s1.allocs - s0.allocs, 5);
 	assert_int_equal(s1.frees - s0.frees, 5);
@@ -581,24 +531,24 @@ static void test_dead_client_cached(void **state)
  * blocks are freed, the client is hung up, and nothing else is touched. */
 static void test_bad_lane(void **state)
 {
-	struct raw b;
+	struct harness_ring b;
 	struct proto_stats_reply s0, s1;
 	uint32_t other[2];
 
 	(void)state;
-	raw_hello(&b);
-	raw_open(&b, "c", POOL_C);
+	harness_ring_hello(&h, &b);
+	harness_pool_open(b.fd, "c", POOL_C);
 	/* b holds two blocks a lane might name. */
 	assert_int_equal(raw_alloc(&b, POOL_C, 2, 0, other), 2);
 	harness_stats(b.fd, 60, &s0);
 	for (int how = 0; how < 3; how++) {
 		uint32_t idx[8];
-		struct raw a;
+		struct harness_ring a;
 		char buf[64];
 		long n;
 
-		raw_hello(&a);
-		raw_open(&a, "c", POOL_C);
+		harness_ring_hello(&h, &a);
+		harness_pool_open(a.fd, "c", POOL_C);
 		assert_int_equal(raw_alloc(&a, POOL_C, 1, 0, idx), 1);
 		slot_set(&a, 0, 0, idx[0]);
 		if (how == 0)
@@ -611,7 +561,7 @@ static void test_bad_lane(void **state)
 		n = harness_recv(a.fd, buf, sizeof(buf), NULL);
 		if (n != 0 && n != -ECONNRESET)
 			fail_msg("case %d: the connection got %ld, not a hang-up", how, n);
-		raw_close(&a);
+		harness_ring_close(&a);
 	}
 	assert_int_equal(harness_log_lines(&h, "free ring broken", "a cached block it does not hold"),
 			 3);
@@ -621,7 +571,7 @@ static void test_bad_lane(void **state)
 	assert_int_equal(s1.reclaimed_bytes, s0.reclaimed_bytes);
 	/* b's blocks are still b's. */
 	assert_int_equal(harness_pool_stat(b.fd, POOL_C).num_used, 2);
-	raw_close(&b);
+	harness_ring_close(&b);
 }
 
 /*
@@ -634,12 +584,12 @@ static void test_reload(void **state)
 	shmpool_pool_t *p = testutil_pool_open(a, "c2");
 	struct proto_stats_reply s0, s1;
 	void *x, *y;
-	struct raw r;
+	struct harness_ring r;
 
 	(void)state;
 	assert_int_equal(shmpool_async_errors(a), 0);
 	assert_int_equal(shmpool_async_errors(NULL), 0);
-	raw_hello(&r);
+	harness_ring_hello(&h, &r);
 	assert_int_equal(shmpool_block_alloc(p, &x, SHMPOOL_NO_WAIT), 0);
 	harness_reload_with(&h, "cache = 2\n[region r1]", "cache = 0\n[region r1]",
 			    "pool 'c2': cache changed to 0");
@@ -657,7 +607,7 @@ static void test_reload(void **state)
 	assert_int_equal(shmpool_async_errors(a), 0);
 	assert_int_equal(harness_log_lines(&h, "retired pool (id 3) is unused now and was removed",
 					   NULL), 1);
-	raw_close(&r);
+	harness_ring_close(&r);
 	shmpool_pool_close(p);
 	shmpool_disconnect(a);
 }
@@ -747,12 +697,12 @@ static void test_stress(void **state)
 	struct stresser s[2] = { { .tag = 1, .n = 1 }, { .tag = 2, .n = 2 } };
 	struct proto_stats_reply s0, s1;
 	pthread_t t[2];
-	struct raw r;
+	struct harness_ring r;
 	pid_t pid;
 	int status;
 
 	(void)state;
-	raw_hello(&r);
+	harness_ring_hello(&h, &r);
 	harness_stats(r.fd, 90, &s0);
 	pid = fork();
 	assert_true(pid >= 0);
@@ -776,7 +726,7 @@ static void test_stress(void **state)
 	harness_stats(r.fd, 91, &s1);
 	assert_int_equal(s1.bad_messages, s0.bad_messages);
 	assert_int_equal(harness_pool_stat(r.fd, POOL_C).num_used, 0);
-	raw_close(&r);
+	harness_ring_close(&r);
 }
 
 /* The quotas of [limits] count cached blocks of every pool, and a client

@@ -45,6 +45,7 @@
  * tests/fuzz/make_corpus.c writes the seed corpus in this format.
  */
 #include "autoconf.h"
+#include "fuzz_input.h"
 #include "log.h"
 #include "proto.h"
 #include "shmpoold.h"
@@ -115,18 +116,7 @@ static const char fuzz_conf[] =
 #define MAX_LAST_INDICES 16
 #define HISTORY 4
 
-#define SETUP_HELLO 0x10u
-#define OP_CONN_B 0x01u
-#define OP_RECONNECT 0x02u
-#define OP_FIXUP 0x04u
-#define OP_NO_READ 0x08u
-#define OP_PASS_FD 0x10u
-#define OP_WAIT_TIMER 0x20u
-#define OP_RING (OP_NO_READ | OP_PASS_FD)
-#define OP_HISTORY_SHIFT 6
 #define WAIT_TIMER_MAX_MS 5
-#define LEN_MASK 0x1fffu
-#define LEN_REPEAT_SHIFT 13
 
 /* One end of a fuzzed connection: the daemon's struct conn and the
  * client's end of the socketpair. */

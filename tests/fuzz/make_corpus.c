@@ -12,6 +12,7 @@
  *   cc -std=gnu11 -Isrc tests/fuzz/make_corpus.c src/proto.c -o make_corpus
  *   ./make_corpus tests/fuzz/corpus/proto
  */
+#include "fuzz_input.h"
 #include "proto.h"
 
 #include <errno.h>
@@ -19,17 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The op and setup bits of fuzz_proto.c. */
-#define SETUP_HELLO 0x10u
-#define OP_CONN_B 0x01u
-#define OP_RECONNECT 0x02u
-#define OP_FIXUP 0x04u
-#define OP_NO_READ 0x08u
-#define OP_PASS_FD 0x10u
-#define OP_WAIT_TIMER 0x20u
-#define OP_RING (OP_NO_READ | OP_PASS_FD)       /* into the free ring, then a kick */
-#define OP_BACK(n) ((unsigned int)(n) << 6)     /* fix up from the n-th latest grant */
-#define LEN_REPEAT_SHIFT 13
+#define OP_BACK(n) ((unsigned int)(n) << OP_HISTORY_SHIFT) /* fix up from the n-th latest grant */
 
 #define ID_OWN 0u
 #define ID_RO 1u                /* uid 65534: read-only on r2 */
