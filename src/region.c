@@ -364,7 +364,9 @@ static int hugetlb_try(const struct config_region *cfg, struct region_open *o, c
 	fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_HUGETLB | flag);
 	if (fd < 0) {
 		rc = -errno;
-		if (rc == -EINVAL || rc == -ENOENT) {
+		/* No hstate of that size: EINVAL or ENOENT from older
+		 * kernels, ENODEV from hugetlb_file_setup on newer ones. */
+		if (rc == -EINVAL || rc == -ENOENT || rc == -ENODEV) {
 			snprintf(why, whylen, "%s huge pages are not supported here", human);
 			return -ENOMEM;
 		}
