@@ -108,7 +108,8 @@ union client_reply {
 /* A call waiting for its reply; it lives on the caller's stack. */
 struct client_pending {
 	struct client_pending *next, *prev;
-	pthread_cond_t cond;
+	pthread_cond_t cond;         /* set up only if the call has to wait */
+	int cond_live;
 	uint32_t id;
 	uint16_t type;
 	int done;

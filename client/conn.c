@@ -6,8 +6,11 @@
  * its own stack and sends its request; if no thread is reading the socket it
  * becomes the reader, receives replies without the lock and hands each to
  * the record whose id it echoes.  When its own reply has come, it passes the
- * reader role to another waiting caller.  A single-threaded caller thus pays
- * one send and one receive per call and nothing else.
+ * reader role to another waiting caller.  A caller that finds nobody reading
+ * takes the role before it sends, so its send and its receive share one
+ * release of the lock; only a caller that has to wait sets up its condition
+ * variable.  A single-threaded caller thus pays one send and one receive per
+ * call, one lock and one unlock, and nothing else.
  *
  * The receive is recv(), which costs less than recvmsg, unless a call in
  * flight may be answered with a region fd (fd_wanted): recv would let the
@@ -153,7 +156,8 @@ static void pending_complete(struct client_pending *p, int status)
 {
 	p->status = status;
 	p->done = 1;
-	pthread_cond_signal(&p->cond);
+	if (p->cond_live)
+		pthread_cond_signal(&p->cond);
 }
 
 static struct client_pending *pending_find(shmpool_t *sp, uint32_t id)
@@ -187,7 +191,7 @@ static int reply_may_carry_fd(uint16_t type)
 
 static void pending_add(shmpool_t *sp, struct client_pending *p, uint16_t type)
 {
-	pthread_cond_init(&p->cond, NULL);
+	p->cond_live = 0;
 	p->id = conn_next_id(sp);
 	p->type = type;
 	p->fd_reply = reply_may_carry_fd(type);
@@ -199,8 +203,21 @@ static void pending_add(shmpool_t *sp, struct client_pending *p, uint16_t type)
 	sp->pending = p;
 }
 
-/* Unlink a finished call; if nobody is reading, wake a caller still
- * waiting so that it takes the reader role. */
+/* Nobody reads: wake a caller other than self still waiting so that it
+ * takes the reader role.  One that never waited will see the role free
+ * before it waits. */
+static void reader_wanted(shmpool_t *sp, const struct client_pending *self)
+{
+	for (struct client_pending *q = sp->pending; q; q = q->next) {
+		if (!q->done && q != self) {
+			if (q->cond_live)
+				pthread_cond_signal(&q->cond);
+			break;
+		}
+	}
+}
+
+/* Unlink a finished call, and pass the reader role on if it is free. */
 static void pending_remove(shmpool_t *sp, struct client_pending *p)
 {
 	if (p->prev)
@@ -210,15 +227,10 @@ static void pending_remove(shmpool_t *sp, struct client_pending *p)
 	if (p->next)
 		p->next->prev = p->prev;
 	sp->fd_wanted -= (unsigned)p->fd_reply;
-	pthread_cond_destroy(&p->cond);
-	if (sp->reading)
-		return;
-	for (struct client_pending *q = sp->pending; q; q = q->next) {
-		if (!q->done) {
-			pthread_cond_signal(&q->cond);
-			break;
-		}
-	}
+	if (p->cond_live)
+		pthread_cond_destroy(&p->cond);
+	if (!sp->reading)
+		reader_wanted(sp, NULL);
 }
 
 /* The daemon is gone, or shmpool_disconnect shut the socket: every call in
@@ -233,6 +245,16 @@ static void conn_lost(shmpool_t *sp)
 			pending_complete(p, status);
 }
 
+/* What a send's result means for the call: a peer gone ends every call. */
+static int conn_sent(shmpool_t *sp, int rc)
+{
+	if (rc == -EPIPE || rc == -ECONNRESET || rc == -ENOTCONN) {
+		conn_lost(sp);
+		rc = sp->closing ? -ECANCELED : -ECONNRESET;
+	}
+	return rc;
+}
+
 /* Send one datagram with the lock released (sendmsg may block while the
  * daemon's queue is full).  Called and returns with the lock held. */
 static int conn_send(shmpool_t *sp, const void *msg, size_t len)
@@ -242,11 +264,7 @@ static int conn_send(shmpool_t *sp, const void *msg, size_t len)
 	pthread_mutex_unlock(&sp->lock);
 	rc = proto_send(sp->fd, msg, len, -1, 0);
 	pthread_mutex_lock(&sp->lock);
-	if (rc == -EPIPE || rc == -ECONNRESET || rc == -ENOTCONN) {
-		conn_lost(sp);
-		rc = sp->closing ? -ECANCELED : -ECONNRESET;
-	}
-	return rc;
+	return conn_sent(sp, rc);
 }
 
 static size_t reply_size(uint16_t req)
@@ -491,6 +509,34 @@ static void conn_dispatch(shmpool_t *sp, size_t len, int fd)
 	pending_complete(p, r->status);
 }
 
+/* Take the reader role; the caller releases the lock next. */
+static void reader_begin(shmpool_t *sp)
+{
+	sp->reading = 1;
+	sp->reading_plain = sp->fd_wanted == 0;
+}
+
+/* Receive one message as the reader, with the lock released. */
+static long reader_recv(shmpool_t *sp, int *fd)
+{
+	*fd = -1;
+	if (sp->reading_plain)
+		return proto_recv_plain(sp->fd, sp->rx, PROTO_MAX_MESSAGE, 0);
+	return proto_recv(sp->fd, sp->rx, PROTO_MAX_MESSAGE, fd, 0);
+}
+
+/* Give the reader role back, with the lock held again, and hand over what
+ * was read (n bytes, or the end of the connection). */
+static void reader_end(shmpool_t *sp, long n, int fd)
+{
+	sp->reading = 0;
+	sp->reading_plain = 0;
+	if (n > 0)
+		conn_dispatch(sp, (size_t)n, fd);
+	else
+		conn_lost(sp);
+}
+
 /* Wait for a call's reply, reading the socket when nobody else does.
  * Called and returns with the lock held. */
 static int conn_wait(shmpool_t *sp, struct client_pending *p)
@@ -500,27 +546,49 @@ static int conn_wait(shmpool_t *sp, struct client_pending *p)
 		int fd;
 
 		if (sp->reading) {
+			if (!p->cond_live) {
+				pthread_cond_init(&p->cond, NULL);
+				p->cond_live = 1;
+			}
 			pthread_cond_wait(&p->cond, &sp->lock);
 			continue;
 		}
-		sp->reading = 1;
-		sp->reading_plain = sp->fd_wanted == 0;
+		reader_begin(sp);
 		pthread_mutex_unlock(&sp->lock);
-		if (sp->reading_plain) {
-			fd = -1;
-			n = proto_recv_plain(sp->fd, sp->rx, PROTO_MAX_MESSAGE, 0);
-		} else {
-			n = proto_recv(sp->fd, sp->rx, PROTO_MAX_MESSAGE, &fd, 0);
-		}
+		n = reader_recv(sp, &fd);
 		pthread_mutex_lock(&sp->lock);
-		sp->reading = 0;
-		sp->reading_plain = 0;
-		if (n > 0)
-			conn_dispatch(sp, (size_t)n, fd);
-		else
-			conn_lost(sp);
+		reader_end(sp, n, fd);
 	}
 	return p->status;
+}
+
+/*
+ * Nobody is reading: take the role, then send and receive with one release
+ * of the lock.  The send does not block while the role is held (a thread
+ * waiting on the role could be what drains the queue the send waits on);
+ * if the socket is full, the role goes back and the send waits as usual.
+ */
+static int conn_send_read(shmpool_t *sp, struct client_pending *p, const void *msg, size_t len)
+{
+	long n = 0;
+	int rc, fd = -1;
+
+	reader_begin(sp);
+	pthread_mutex_unlock(&sp->lock);
+	rc = proto_send(sp->fd, msg, len, -1, MSG_DONTWAIT);
+	if (rc == 0)
+		n = reader_recv(sp, &fd);
+	pthread_mutex_lock(&sp->lock);
+	if (rc == 0) {
+		reader_end(sp, n, fd);
+		return 0;
+	}
+	sp->reading = 0;
+	sp->reading_plain = 0;
+	reader_wanted(sp, p);
+	if (rc == -EAGAIN)
+		return conn_send(sp, msg, len);
+	return conn_sent(sp, rc);
 }
 
 int client_call(shmpool_t *sp, struct client_pending *p, void *msg, size_t len)
@@ -532,15 +600,19 @@ int client_call(shmpool_t *sp, struct client_pending *p, void *msg, size_t len)
 	hdr->version = SHMPOOL_PROTO_VERSION;
 	hdr->id = p->id;
 	rc = 0;
-	if (p->fd_reply && sp->reading_plain) {
-		/* Bring the reader back before the fd comes (see the top of
-		 * this file).  Nobody waits for this reply. */
-		struct proto_hdr sync = { .type = PROTO_SYNC };
+	if (!sp->reading) {
+		rc = conn_send_read(sp, p, msg, len);
+	} else {
+		if (p->fd_reply && sp->reading_plain) {
+			/* Bring the reader back before the fd comes (see the
+			 * top of this file).  Nobody waits for this reply. */
+			struct proto_hdr sync = { .type = PROTO_SYNC };
 
-		rc = client_send_async(sp, &sync, sizeof(sync));
+			rc = client_send_async(sp, &sync, sizeof(sync));
+		}
+		if (rc == 0)
+			rc = conn_send(sp, msg, len);
 	}
-	if (rc == 0)
-		rc = conn_send(sp, msg, len);
 	if (rc == 0)
 		rc = conn_wait(sp, p);
 	pending_remove(sp, p);

@@ -1355,6 +1355,42 @@ static void test_many_threads(void **state)
 		assert_int_equal(fake_mine(&x->f, i), 0);
 }
 
+/*
+ * A caller that finds nobody reading takes the reader role and sends
+ * without blocking; on a full socket it must give the role back and wait in
+ * an ordinary send, and its call still completes once the daemon reads.
+ */
+static void test_send_full_socket(void **state)
+{
+	struct fixture *x = *state;
+	struct call a = { .x = x, .rc = 1 };
+	struct proto_hdr sync = { .version = SHMPOOL_PROTO_VERSION, .type = PROTO_SYNC };
+	int base = sync_count(x) + 1, nsync = 0, rc_blocked;
+	pthread_t t;
+
+	/* Holding the fake's lock stops it after at most one more read. */
+	pthread_mutex_lock(&x->f.lock);
+	while (nsync < 100000 && send(x->sp->fd, &sync, sizeof(sync), MSG_DONTWAIT) ==
+					 (ssize_t)sizeof(sync))
+		nsync++;
+	assert_int_equal(errno, EAGAIN);
+	assert_true(nsync > 0);
+	assert_int_equal(pthread_create(&t, NULL, call_stat, &a), 0);
+	usleep(50000);
+	rc_blocked = __atomic_load_n(&a.rc, __ATOMIC_ACQUIRE);
+	/* Let the fake go before any check can end the test. */
+	pthread_mutex_unlock(&x->f.lock);
+	/* Still in its send: a full socket is not an error. */
+	assert_int_equal(rc_blocked, 1);
+	join_within(t, 5);
+	assert_int_equal(a.rc, 0);
+	assert_int_equal(fake_count(&x->f), base + nsync + 1);
+	assert_int_equal(fake_last(&x->f, 0).type, PROTO_POOL_STAT);
+	/* The SYNC replies matched no call and were dropped quietly. */
+	assert_int_equal(shmpool_async_errors(x->sp), 0);
+	assert_int_equal(sync_count(x), base + nsync + 1);
+}
+
 static void test_disconnect_cancels(void **state)
 {
 	struct fixture *x = *state;
@@ -1543,6 +1579,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_other_calls_go_on, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reader_handoff, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_send_full_socket, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disconnect_cancels, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_daemon_gone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_daemon_gone_on_send, setup, teardown),
