@@ -88,8 +88,8 @@ static void on_flush_prepare(uv_prepare_t *h)
 
 static void on_flush_check(uv_check_t *h)
 {
-	(void)h;
 	conn_flush_replies();
+	conn_read_ahead(h->data);
 }
 
 /* Start serving on loop: signals, the wait timer, the reply flush, and the
@@ -103,6 +103,7 @@ void server_start(struct server *srv, uv_loop_t *loop)
 	uv_prepare_init(loop, &srv->flush_prepare);
 	srv->flush_prepare.data = srv;
 	uv_check_init(loop, &srv->flush_check);
+	srv->flush_check.data = srv;
 	uv_prepare_start(&srv->flush_prepare, on_flush_prepare);
 	uv_check_start(&srv->flush_check, on_flush_check);
 	uv_signal_init(loop, &srv->sigterm);

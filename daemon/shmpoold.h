@@ -152,6 +152,8 @@ struct conn {
 	uint32_t lane_slots[PROTO_STOCK_LANES];
 	uint32_t nlanes;
 	uint64_t connected_ms;       /* loop clock at accept */
+	uint32_t ahead_skip;         /* requests to serve before reading ahead again */
+	uint32_t ahead_misses;       /* read-aheads in a row that found nothing */
 };
 
 /* A pool, or the heap, whose frees the rings' kick words ask for at once. */
@@ -180,6 +182,10 @@ struct server {
 	uv_timer_t timer;
 	uv_prepare_t flush_prepare;  /* send staged replies before the loop blocks */
 	uv_check_t flush_check;      /* and after each round of I/O callbacks */
+	/* Connections that read a request wanting a reply in this loop
+	 * iteration: how many, and the last (conn_read_ahead). */
+	uint32_t nanswered;
+	struct conn *answered;
 	int listen_fd;
 	int listen_activated;        /* fd came from systemd; do not unlink */
 	char socket_path[108];
@@ -254,7 +260,8 @@ int conn_create(struct server *srv, int fd, struct conn **out);
 void conn_close(struct conn *c);
 void conn_feed(struct conn *c, const void *buf, size_t len);
 void conn_flush_replies(void);
-void conn_read(struct conn *c);
+int conn_read(struct conn *c);
+void conn_read_ahead(struct server *srv);
 /* Serve one message read from c's free ring: -EBADMSG unless it is a free
  * that wants no reply. */
 int conn_ring_message(struct conn *c, const void *msg, size_t len);

@@ -562,6 +562,119 @@ static void test_never_reads(void **state)
 	assert_pool_free();
 }
 
+/* The blocks of pool p in use, read by a new connection. */
+static uint64_t pool_p_used(void)
+{
+	struct proto_name_req open = { 0 };
+	struct proto_pool_reply pr;
+	int fd = harness_hello(&h, NULL), rfd;
+	struct proto_pool_stat_reply sr;
+
+	harness_hdr_set(&open.hdr, PROTO_POOL_OPEN, 50);
+	proto_set_name(open.name, "p");
+	assert_int_equal(proto_send(fd, &open, sizeof(open), -1, 0), 0);
+	assert_int_equal(harness_recv(fd, &pr, sizeof(pr), &rfd), (long)sizeof(pr));
+	if (rfd >= 0)
+		close(rfd);
+	sr = harness_pool_stat(fd, pr.pool.id);
+	close(fd);
+	return sr.num_used;
+}
+
+/*
+ * Requests queued back to back on one connection (which the daemon reads
+ * ahead of its poll) are all answered, in order, without keeping another
+ * connection waiting; a connection that queues allocations and hangs up
+ * without reading a reply gets every block taken back.
+ */
+static void test_pipelined(void **state)
+{
+	enum { ALLOCS = 20, STATS = 40 };
+	struct proto_name_req open = { 0 };
+	struct proto_pool_reply pr;
+	struct proto_block_alloc a = { .count = 1, .timeout_ms = 0 };
+	struct proto_pool_req st = { 0 };
+	union {
+		struct proto_block_reply r;
+		struct proto_pool_stat_reply s;
+		unsigned char b[PROTO_MAX_MESSAGE];
+	} in;
+	int fd = harness_hello(&h, NULL), other = harness_hello(&h, NULL), rfd;
+	unsigned seen = 0;
+
+	(void)state;
+	harness_hdr_set(&open.hdr, PROTO_POOL_OPEN, 2);
+	proto_set_name(open.name, "p");
+	assert_int_equal(proto_send(fd, &open, sizeof(open), -1, 0), 0);
+	assert_int_equal(harness_recv(fd, &pr, sizeof(pr), &rfd), (long)sizeof(pr));
+	assert_int_equal(pr.r.status, 0);
+	if (rfd >= 0)
+		close(rfd);
+	a.pool_id = pr.pool.id;
+	st.pool_id = pr.pool.id;
+	for (uint32_t i = 0; i < ALLOCS + STATS; i++) {
+		if (i < ALLOCS) {
+			harness_hdr_set(&a.hdr, PROTO_BLOCK_ALLOC, 100 + i);
+			assert_int_equal(proto_send(fd, &a, sizeof(a), -1, 0), 0);
+		} else {
+			harness_hdr_set(&st.hdr, PROTO_POOL_STAT, 100 + i);
+			assert_int_equal(proto_send(fd, &st, sizeof(st), -1, 0), 0);
+		}
+	}
+	/* The other connection is answered while those replies wait unread. */
+	harness_hdr_set(&st.hdr, PROTO_POOL_STAT, 7);
+	assert_int_equal(proto_send(other, &st, sizeof(st), -1, 0), 0);
+	assert_int_equal(harness_recv(other, &in, sizeof(in), &rfd), (long)sizeof(in.s));
+	assert_int_equal(in.s.r.hdr.id, 7);
+	assert_int_equal(in.s.r.status, 0);
+	assert_int_equal(in.s.num_blocks, 16);
+	for (uint32_t i = 0; i < ALLOCS + STATS; i++) {
+		long n = harness_recv(fd, &in, sizeof(in), &rfd);
+
+		assert_int_equal(rfd, -1);
+		assert_int_equal(in.r.r.hdr.id, 100 + i);
+		if (i < 16) {
+			assert_int_equal(n, (long)(sizeof(in.r) + 4));
+			assert_int_equal(in.r.r.hdr.type, PROTO_BLOCK_ALLOC | PROTO_REPLY);
+			assert_int_equal(in.r.r.status, 0);
+			assert_int_equal(in.r.count, 1);
+			assert_true(in.r.index[0] < 16);
+			assert_int_equal(seen & (1u << in.r.index[0]), 0);
+			seen |= 1u << in.r.index[0];
+		} else if (i < ALLOCS) {
+			assert_int_equal(in.r.r.hdr.type, PROTO_BLOCK_ALLOC | PROTO_REPLY);
+			assert_int_equal(in.r.r.status, -ENOMEM);
+		} else {
+			assert_int_equal(n, (long)sizeof(in.s));
+			assert_int_equal(in.s.r.hdr.type, PROTO_POOL_STAT | PROTO_REPLY);
+			assert_int_equal(in.s.r.status, 0);
+			assert_int_equal(in.s.num_used, 16);
+			assert_int_equal(in.s.num_free, 0);
+		}
+	}
+	assert_int_equal(seen, 0xffff);
+	close(other);
+	close(fd);
+
+	/* Allocations queued, then a hang-up with every reply unread. */
+	fd = harness_hello(&h, NULL);
+	assert_int_equal(proto_send(fd, &open, sizeof(open), -1, 0), 0);
+	assert_int_equal(harness_recv(fd, &pr, sizeof(pr), &rfd), (long)sizeof(pr));
+	if (rfd >= 0)
+		close(rfd);
+	for (uint32_t i = 0; i < 16; i++) {
+		harness_hdr_set(&a.hdr, PROTO_BLOCK_ALLOC, 200 + i);
+		assert_int_equal(proto_send(fd, &a, sizeof(a), -1, 0), 0);
+	}
+	close(fd);
+	/* The daemon serves the queue, then the hang-up, in its own time. */
+	for (int tries = 0; pool_p_used() != 0; tries++) {
+		assert_true(tries < 500);
+		usleep(10000);
+	}
+	assert_pool_free();
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -594,6 +707,7 @@ int main(void)
 		cmocka_unit_test(test_idle_connections),
 		cmocka_unit_test(test_never_reads),
 		cmocka_unit_test(test_grant_in_frames),
+		cmocka_unit_test(test_pipelined),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
