@@ -767,19 +767,20 @@ static int cmd_regions(struct ctl *ctl, const struct cmd_args *a)
 static int pools_print(struct ctl *ctl, const struct vec *v)
 {
 	static const char *const head[] = { "NAME", "REGION", "BLOCK", "BLOCKS", "USED", "FREE",
-					    "PEAK", "WAITERS" };
+					    "PEAK", "WAITERS", "CACHE" };
 	struct table t;
 
-	table_init(&t, 8, head, "llrrrrrr");
+	table_init(&t, 9, head, "llrrrrrrr");
 	for (size_t i = 0; i < v->n; i++) {
 		const struct proto_pool_info_reply *p = VEC_AT(v, struct proto_pool_info_reply, i);
-		char bs[16], n[5][24];
+		char bs[16], n[6][24];
 		const char *row[] = { p->name, p->region, fmt_size(bs, p->block_size),
 				      fmt_u64(n[0], p->num_blocks),
 				      fmt_u64(n[1], p->num_blocks - p->num_free),
 				      fmt_u64(n[2], p->num_free),
 				      fmt_u64(n[3], p->num_blocks - p->min_free),
-				      fmt_u64(n[4], p->num_waiters) };
+				      fmt_u64(n[4], p->num_waiters),
+				      fmt_u64(n[5], p->cache) };
 
 		table_row(&t, row);
 	}
@@ -809,6 +810,7 @@ static void pools_json(const struct vec *v)
 		json_u64(&j, "free", p->num_free);
 		json_u64(&j, "max_used", p->num_blocks - p->min_free);
 		json_u64(&j, "waiters", p->num_waiters);
+		json_u64(&j, "cache", p->cache);
 		json_close(&j, '}');
 	}
 	json_close(&j, ']');

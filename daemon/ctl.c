@@ -104,6 +104,7 @@ void ctl_pool_info(struct conn *c, const struct proto_cursor_req *m)
 		r.num_waiters = waitq_count(&p->waiters);
 		r.base = p->lp->base;
 		r.attr = p->lp->attr;
+		r.cache = stock_pool_cache(srv, p);
 		proto_set_name(r.name, p->lp->name);
 		proto_set_name(r.region, server_region(srv, p->lp->region_id)->name);
 		proto_set_name(r.attr_name, attr_name(srv, r.attr));

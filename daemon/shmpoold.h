@@ -387,6 +387,9 @@ void ring_fini(struct server *srv);
 /* stock.c: the block caches in the rings' stock lanes (see proto.h) */
 /* The lane of c's ring for p, made on first use, and its slots; or
  * PROTO_STOCK_NONE (no cache for p, or no lane left). */
+/* The cache a connection that opens p now gets: 0 when the pool has none
+ * (not set, scrub = always, free_ring = no, a pool made at run time). */
+uint32_t stock_pool_cache(const struct server *srv, const struct dpool *p);
 uint32_t stock_lane(struct conn *c, struct dpool *p, uint32_t *slots);
 /* How many blocks beyond count a request of c for p may add to c's cache,
  * when it asks for up to want more. */

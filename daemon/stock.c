@@ -49,15 +49,22 @@ static uint32_t lane_of(const struct conn *c, const struct dpool *p)
 	return PROTO_STOCK_NONE;
 }
 
+uint32_t stock_pool_cache(const struct server *srv, const struct dpool *p)
+{
+	/* A pool zeroed on every free (scrub = always) has no cache: a
+	 * cached free is no free to the daemon.  Caches live in free rings. */
+	if (!p->cfg || !p->cfg->cache || p->retired || p->id >= PROTO_RING_KICK_POOLS ||
+	    !srv->cfg.daemon.free_ring || scrub_on_free(srv, p))
+		return 0;
+	return p->cfg->cache;
+}
+
 uint32_t stock_lane(struct conn *c, struct dpool *p, uint32_t *slots)
 {
 	uint32_t k;
 
 	*slots = 0;
-	/* A pool zeroed on every free (scrub = always) has no cache: a
-	 * cached free is no free to the daemon. */
-	if (!c->ring || c->ring_broken || !p->cfg || !p->cfg->cache || p->retired ||
-	    p->id >= PROTO_RING_KICK_POOLS || scrub_on_free(c->srv, p))
+	if (!c->ring || c->ring_broken || !stock_pool_cache(c->srv, p))
 		return PROTO_STOCK_NONE;
 	k = lane_of(c, p);
 	if (k == PROTO_STOCK_NONE) {

@@ -36,7 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SHMPOOL_PROTO_VERSION 4
+#define SHMPOOL_PROTO_VERSION 5
 
 #define PROTO_NAME_MAX 64                       /* names, NUL included */
 #define PROTO_REF_SIZE 16
@@ -260,6 +260,8 @@ struct proto_pool_info_reply {
 	char name[PROTO_NAME_MAX];
 	char region[PROTO_NAME_MAX];
 	char attr_name[PROTO_NAME_MAX];
+	uint32_t cache;                         /* blocks a new connection may cache */
+	uint32_t pad;
 };
 
 struct proto_block_alloc {

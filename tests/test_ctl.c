@@ -359,18 +359,18 @@ static void test_pools(void **state)
 	testutil_barrier(sp);
 	CTL("pools");
 	expect_run(0,
-		   "NAME   REGION    BLOCK  BLOCKS  USED  FREE  PEAK  WAITERS\n"
-		   "small  shared     64 B      16     2    14     3        0\n"
-		   "big    dmamem  4.0 KiB       8     1     7     1        0\n",
+		   "NAME   REGION    BLOCK  BLOCKS  USED  FREE  PEAK  WAITERS  CACHE\n"
+		   "small  shared     64 B      16     2    14     3        0      0\n"
+		   "big    dmamem  4.0 KiB       8     1     7     1        0      0\n",
 		   "");
 	CTL("--json", "pools");
 	assert_int_equal(r.status, 0);
 	expect_jq(".pools == [{\"name\":\"small\",\"id\":0,\"region\":\"shared\",\"attr\":0,"
 		  "\"attr_name\":\"cacheable\",\"block_size\":64,\"stride\":64,\"base\":0,"
-		  "\"blocks\":16,\"used\":2,\"free\":14,\"max_used\":3,\"waiters\":0},"
+		  "\"blocks\":16,\"used\":2,\"free\":14,\"max_used\":3,\"waiters\":0,\"cache\":0},"
 		  "{\"name\":\"big\",\"id\":1,\"region\":\"dmamem\",\"attr\":5,\"attr_name\":\"dma\","
 		  "\"block_size\":4096,\"stride\":4096,\"base\":0,\"blocks\":8,\"used\":1,"
-		  "\"free\":7,\"max_used\":1,\"waiters\":0}]");
+		  "\"free\":7,\"max_used\":1,\"waiters\":0,\"cache\":0}]");
 	shmpool_pool_close(small);
 	shmpool_pool_close(big);
 }
@@ -535,7 +535,7 @@ static void test_clients(void **state)
 		  ".[0] | .waits == 1 and .bytes_held == 0)",
 		  (int)getpid(), (unsigned)getuid(), (unsigned)getgid(), comm, (int)getpid());
 	CTL("pools");
-	assert_non_null(strstr(r.out, "\nbig    dmamem  4.0 KiB       8     8     0     8        1\n"));
+	assert_non_null(strstr(r.out, "\nbig    dmamem  4.0 KiB       8     8     0     8        1      0\n"));
 	assert_int_equal(shmpool_block_free(big, blocks[0]), 0);
 	assert_int_equal(pthread_join(t, NULL), 0);
 	assert_int_equal(w.rc, 0);
@@ -733,10 +733,10 @@ static void test_pool_create_destroy(void **state)
 	expect_run(0, "pool 'fresh' created\n", "");
 	CTL("pools");
 	expect_run(0,
-		   "NAME   REGION    BLOCK  BLOCKS  USED  FREE  PEAK  WAITERS\n"
-		   "small  shared     64 B      16     0    16     0        0\n"
-		   "big    dmamem  4.0 KiB       8     0     8     0        0\n"
-		   "fresh  shared  1.0 KiB       4     0     4     0        0\n",
+		   "NAME   REGION    BLOCK  BLOCKS  USED  FREE  PEAK  WAITERS  CACHE\n"
+		   "small  shared     64 B      16     0    16     0        0      0\n"
+		   "big    dmamem  4.0 KiB       8     0     8     0        0      0\n"
+		   "fresh  shared  1.0 KiB       4     0     4     0        0      0\n",
 		   "");
 	CTL("pool", "create", "fresh", "--block-size", "1K", "--blocks", "4");
 	expect_run(1, "", "shmpoolctl: pool create 'fresh': A pool with that name already exists\n");
@@ -763,13 +763,51 @@ static void test_pool_create_destroy(void **state)
 	expect_run(0, "pool 'bynum' destroyed\n", "");
 	CTL("pools");
 	expect_run(0,
-		   "NAME   REGION    BLOCK  BLOCKS  USED  FREE  PEAK  WAITERS\n"
-		   "small  shared     64 B      16     0    16     0        0\n"
-		   "big    dmamem  4.0 KiB       8     0     8     0        0\n",
+		   "NAME   REGION    BLOCK  BLOCKS  USED  FREE  PEAK  WAITERS  CACHE\n"
+		   "small  shared     64 B      16     0    16     0        0      0\n"
+		   "big    dmamem  4.0 KiB       8     0     8     0        0      0\n",
 		   "");
 	CTL("pool", "destroy", "fresh");
 	expect_run(1, "", "shmpoolctl: pool destroy 'fresh': "
 			  "No such pool, group, heap, region or daemon socket\n");
+}
+
+/*
+ * The CACHE column is the cache a connection that opens the pool gets: the
+ * pool's cache setting, or 0 where the daemon gives none (a region zeroed
+ * on every free, free_ring = no).
+ */
+static void test_pool_cache(void **state)
+{
+	static const char pools[] =
+		"[region plain]\nsize = 1M\n"
+		"[region zeroed]\nsize = 1M\nscrub = always\n"
+		"[pool cached]\nregion = plain\nblock_size = 64\nblocks = 16\ncache = 8\n"
+		"[pool plain]\nregion = plain\nblock_size = 64\nblocks = 16\n"
+		"[pool zeroed]\nregion = zeroed\nblock_size = 64\nblocks = 16\ncache = 8\n";
+	char text[1024];
+	struct harness h2;
+
+	(void)state;
+	assert_int_equal(harness_start(&h2, pools), 0);
+	ctl_argv(0, 1, NULL, (const char *[]){ "-s", h2.socket, "pools", NULL });
+	expect_run(0,
+		   "NAME    REGION  BLOCK  BLOCKS  USED  FREE  PEAK  WAITERS  CACHE\n"
+		   "cached  plain    64 B      16     0    16     0        0      8\n"
+		   "plain   plain    64 B      16     0    16     0        0      0\n"
+		   "zeroed  zeroed   64 B      16     0    16     0        0      0\n",
+		   "");
+	ctl_argv(0, 1, NULL, (const char *[]){ "-s", h2.socket, "--json", "pools", NULL });
+	expect_jq("[.pools[].cache] == [8,0,0]");
+	assert_int_equal(harness_stop(&h2), 0);
+	harness_cleanup(&h2);
+
+	snprintf(text, sizeof(text), "[daemon]\nfree_ring = no\n%s", pools);
+	assert_int_equal(harness_start(&h2, text), 0);
+	ctl_argv(0, 1, NULL, (const char *[]){ "-s", h2.socket, "--json", "pools", NULL });
+	expect_jq("[.pools[].cache] == [0,0,0]");
+	assert_int_equal(harness_stop(&h2), 0);
+	harness_cleanup(&h2);
 }
 
 static void append_config(const char *text)
@@ -970,6 +1008,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_map, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pool_create_destroy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_permission, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exit_codes, setup, teardown),
