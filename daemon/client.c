@@ -1057,7 +1057,9 @@ int conn_read(struct conn *c)
 		}
 		conn_handle(c, rxbuf.bytes, (size_t)n);
 		if (!wants_no_reply(rxbuf.bytes, (size_t)n)) {
-			if (srv->answered != c) {
+			/* Only a reply wakes the client to send more: a request
+			 * that became a wait does not count. */
+			if (c->tx_head != TX_NONE && srv->answered != c) {
 				srv->answered = c;
 				srv->nanswered++;
 			}

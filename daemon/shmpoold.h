@@ -182,7 +182,7 @@ struct server {
 	uv_timer_t timer;
 	uv_prepare_t flush_prepare;  /* send staged replies before the loop blocks */
 	uv_check_t flush_check;      /* and after each round of I/O callbacks */
-	/* Connections that read a request wanting a reply in this loop
+	/* Connections that read a request and got its reply in this loop
 	 * iteration: how many, and the last (conn_read_ahead). */
 	uint32_t nanswered;
 	struct conn *answered;
