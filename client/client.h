@@ -153,6 +153,7 @@ struct shmpool {
 	struct client_hmap hmap;
 	unsigned long async_errors;  /* atomic: errors in fire-and-forget frees */
 	struct proto_ring *ring;     /* the free ring, NULL if the daemon gave none */
+	const uint32_t *alive;       /* the daemon's alive page, NULL if none */
 	uint32_t ring_tail;          /* where the next record goes */
 	shmpool_t *prev, *next;      /* the list every connection is on, for fork */
 };

@@ -183,6 +183,7 @@ static int reply_may_carry_fd(uint16_t type)
 	case PROTO_HEAP_ALLOC:
 	case PROTO_HEAP_REALLOC:
 	case PROTO_ATTACH:
+	case PROTO_ALIVE:
 		return 1;
 	default:
 		return 0;
@@ -322,6 +323,31 @@ static void ring_map(shmpool_t *sp, int fd)
 	}
 }
 
+/* Map the alive page; fd is consumed.  Without it a daemon killed outright
+ * is noticed on the next message, not at once. */
+static void alive_map(shmpool_t *sp, int fd)
+{
+	struct stat st;
+	void *a = MAP_FAILED;
+
+	if (!sp->alive && fstat(fd, &st) == 0 && st.st_size == PROTO_ALIVE_SIZE)
+		a = mmap(NULL, PROTO_ALIVE_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (a != MAP_FAILED)
+		sp->alive = a;
+}
+
+/*
+ * Whether the daemon has died: its alive page lost the thread id (see
+ * proto.h).  The block caches and the free ring are then not used, so that
+ * the call goes to the socket and fails there.
+ */
+static int daemon_gone(const shmpool_t *sp)
+{
+	return sp->alive &&
+	       !(__atomic_load_n(sp->alive, __ATOMIC_ACQUIRE) & PROTO_ALIVE_TID_MASK);
+}
+
 /*
  * Apply the descriptors a reply carries, whoever it is for: the daemon sends
  * a region and its fd only once per connection, so they must be recorded
@@ -344,6 +370,12 @@ static int conn_apply_descs(shmpool_t *sp, uint16_t req, size_t len, int fd)
 	case PROTO_HELLO:
 		if (fd >= 0 && (m->r.flags & PROTO_F_RING)) {
 			ring_map(sp, fd);
+			fd = -1;
+		}
+		break;
+	case PROTO_ALIVE:
+		if (fd >= 0 && (m->r.flags & PROTO_F_ALIVE)) {
+			alive_map(sp, fd);
 			fd = -1;
 		}
 		break;
@@ -652,7 +684,7 @@ uint32_t client_stock_take(shmpool_t *sp, struct client_pool *p)
 {
 	uint32_t *slot;
 
-	if (!sp->ring || p->lane == PROTO_STOCK_NONE)
+	if (!sp->ring || p->lane == PROTO_STOCK_NONE || daemon_gone(sp))
 		return PROTO_STOCK_EMPTY;
 	slot = sp->ring->stock[p->lane];
 	while (p->ncached > 0) {
@@ -681,7 +713,7 @@ int client_stock_put(shmpool_t *sp, struct client_pool *p, uint32_t i)
 	uint32_t *slot, got;
 
 	if (!r || p->lane == PROTO_STOCK_NONE || p->ncached >= p->nslots ||
-	    ring_pool_kicked(r, p->id))
+	    ring_pool_kicked(r, p->id) || daemon_gone(sp))
 		return 0;
 	slot = r->stock[p->lane];
 	__atomic_store_n(&slot[p->ncached++], i, __ATOMIC_RELEASE);
@@ -710,7 +742,7 @@ static int ring_put(shmpool_t *sp, const void *msg, size_t len)
 {
 	struct proto_ring *r = sp->ring;
 
-	if (!r || ring_kicked(r, msg) ||
+	if (!r || ring_kicked(r, msg) || daemon_gone(sp) ||
 	    proto_ring_append(r, &sp->ring_tail, __atomic_load_n(&r->head, __ATOMIC_ACQUIRE), msg,
 			      len) < 0)
 		return -EAGAIN;
@@ -770,6 +802,8 @@ static void conn_free(shmpool_t *sp)
 	client_hmap_fini(&sp->hmap);
 	if (sp->ring)
 		munmap(sp->ring, PROTO_RING_SIZE);
+	if (sp->alive)
+		munmap((void *)sp->alive, PROTO_ALIVE_SIZE);
 	free(sp->regions);
 	free(sp->pools);
 	free(sp->rx);
@@ -800,6 +834,17 @@ static int conn_hello(shmpool_t *sp)
 	if (rc == 0 && p.reply.hello.max_indices > 0 &&
 	    p.reply.hello.max_indices < sp->max_indices)
 		sp->max_indices = p.reply.hello.max_indices;
+	/* The page matters only to what the free ring holds. */
+	if (rc == 0 && sp->ring && (p.reply.hello.r.flags & PROTO_F_ALIVE)) {
+		struct proto_hdr a = { .type = PROTO_ALIVE };
+
+		/* Its reply brings the page (conn_apply_descs); a daemon
+		 * that cannot give it costs only the early notice. */
+		client_pending_init(&p);
+		rc = client_call(sp, &p, &a, sizeof(a));
+		if (rc != -ECONNRESET && rc != -ECANCELED)
+			rc = 0;
+	}
 	client_conn_leave(sp);
 	return rc;
 }

@@ -535,9 +535,26 @@ static void handle_hello(struct conn *c, const struct proto_hello *m)
 		else
 			r.r.flags |= PROTO_F_RING;
 	}
+	if (c->srv->alive_fd >= 0)
+		r.r.flags |= PROTO_F_ALIVE;
 	conn_send(c, &r, sizeof(r), fd);
 	if (fd >= 0)
 		close(fd);
+}
+
+/* The alive page's fd, or -EOPNOTSUPP when this daemon has none. */
+static void handle_alive(struct conn *c, uint32_t id)
+{
+	struct proto_reply_hdr r;
+
+	if (c->srv->alive_fd < 0) {
+		conn_send_status(c, PROTO_ALIVE | PROTO_REPLY, id, -EOPNOTSUPP);
+		return;
+	}
+	memset(&r, 0, sizeof(r));
+	conn_reply_init(&r, PROTO_ALIVE, id, 0);
+	r.flags = PROTO_F_ALIVE;
+	conn_send(c, &r, sizeof(r), c->srv->alive_fd);
 }
 
 static void send_pool_reply(struct conn *c, uint16_t type, uint32_t id, struct dpool *p)
@@ -875,6 +892,7 @@ static int reads_rings(int type, const void *msg, size_t len)
 	case PROTO_SET_PRIORITY:
 	case PROTO_SYNC:
 	case PROTO_KICK:
+	case PROTO_ALIVE:
 		return 0;
 	default:
 		return 1;
@@ -980,6 +998,9 @@ static void conn_dispatch(struct conn *c, size_t len)
 		break;
 	case PROTO_KICK:
 		/* Its work, reading the sender's ring, is done on every read. */
+		break;
+	case PROTO_ALIVE:
+		handle_alive(c, id);
 		break;
 	}
 }

@@ -244,6 +244,10 @@ int main(int argc, char **argv)
 		}
 		log_open("shmpoold", 1);
 	}
+	/* Without the page clients learn of a crash from the socket, later. */
+	rc = alive_start(&srv);
+	if (rc < 0)
+		log_warning("no alive page for clients: %s", strerror(-rc));
 	uv_loop_init(&loop);
 	server_start(&srv, &loop);
 	sigprocmask(SIG_UNBLOCK, &sigs, NULL);

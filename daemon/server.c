@@ -59,6 +59,7 @@ int server_prepare(struct server *srv)
 	int rc;
 
 	srv->listen_fd = -1;
+	srv->alive_fd = -1;
 	srv->euid = geteuid();
 	srv->next_conn_id = 1;
 	srv->started = time(NULL);
@@ -401,6 +402,10 @@ void server_stop(struct server *srv)
 /* Free everything server_prepare and server_listen made. */
 void server_free(struct server *srv)
 {
+	if (srv->alive_fd >= 0) {
+		close(srv->alive_fd);
+		srv->alive_fd = -1;
+	}
 	if (srv->listen_fd >= 0) {
 		close(srv->listen_fd);
 		if (!srv->listen_activated)

@@ -188,6 +188,7 @@ struct server {
 	struct conn *answered;
 	int listen_fd;
 	int listen_activated;        /* fd came from systemd; do not unlink */
+	int alive_fd;                /* the alive page (alive.c), or -1 */
 	char socket_path[108];
 	char config_path[4096];
 	struct config cfg;
@@ -387,6 +388,10 @@ void ring_fini(struct server *srv);
 /* stock.c: the block caches in the rings' stock lanes (see proto.h) */
 /* The lane of c's ring for p, made on first use, and its slots; or
  * PROTO_STOCK_NONE (no cache for p, or no lane left). */
+/* Start the thread of the alive page (alive.c) and set srv->alive_fd; call
+ * after any fork.  -errno if the kernel lacks what it needs. */
+int alive_start(struct server *srv);
+
 /* The cache a connection that opens p now gets: 0 when the pool has none
  * (not set, scrub = always, free_ring = no, a pool made at run time). */
 uint32_t stock_pool_cache(const struct server *srv, const struct dpool *p);

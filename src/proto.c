@@ -49,6 +49,7 @@ static const struct proto_size request_sizes[PROTO_TYPE_LAST + 1] = {
 	[PROTO_RELOAD] = FIXED(proto_hdr),
 	[PROTO_SYNC] = FIXED(proto_hdr),
 	[PROTO_KICK] = FIXED(proto_hdr),
+	[PROTO_ALIVE] = FIXED(proto_hdr),
 };
 
 int proto_ring_append(struct proto_ring *r, uint32_t *tail, uint32_t head, const void *msg,

@@ -74,7 +74,8 @@ enum proto_type {
 	PROTO_RELOAD,
 	PROTO_SYNC,                             /* no effect: replied at once, in order */
 	PROTO_KICK,                             /* no reply: read my free ring now */
-	PROTO_TYPE_LAST = PROTO_KICK,
+	PROTO_ALIVE,                            /* the reply carries the alive page */
+	PROTO_TYPE_LAST = PROTO_ALIVE,
 
 	/* Daemon to client, unsolicited. */
 	PROTO_NOTIFY_ERROR = 0x7f00,            /* an error found in a fire-and-forget free */
@@ -90,6 +91,19 @@ enum proto_type {
 #define PROTO_F_HAS_REGION 0x20u  /* pool create: place in the named region, not by attr */
 #define PROTO_F_READ_ONLY  0x40u  /* region descriptor: the fd is read-only */
 #define PROTO_F_RING       0x80u  /* hello reply: the free ring's memfd is attached */
+#define PROTO_F_ALIVE      0x100u /* hello reply: ALIVE is answered; its reply: the fd */
+
+/*
+ * The alive page: a sealed memfd of PROTO_ALIVE_SIZE bytes that clients can
+ * only map read-only.  Its first uint32_t holds the id of a daemon thread
+ * while the daemon lives; the kernel replaces it with FUTEX_OWNER_DIED
+ * (0x40000000) when the daemon exits, however it exits (a robust futex, see
+ * set_robust_list(2)).  A client that sees the id gone uses neither its
+ * block caches nor its free ring, and learns from the socket that the
+ * daemon is gone.
+ */
+#define PROTO_ALIVE_SIZE 4096u
+#define PROTO_ALIVE_TID_MASK 0x3fffffffu
 
 /*
  * The free ring, shared by one client and the daemon.  Positions are byte

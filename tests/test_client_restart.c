@@ -6,17 +6,22 @@
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "harness.h"
+#include "proto.h"
 #include "shmpool.h"
 #include "testutil.h"
 
@@ -26,7 +31,12 @@ static const char config[] =
 	"[pool p]\n"
 	"region = r0\n"
 	"block_size = 4096\n"
-	"blocks = 4\n";
+	"blocks = 4\n"
+	"[pool c]\n"
+	"region = r0\n"
+	"block_size = 4096\n"
+	"blocks = 8\n"
+	"cache = 4\n";
 
 static struct harness h;
 
@@ -226,12 +236,11 @@ static void test_repeated_restarts(void **state)
 		assert_int_equal(shmpool_pool_stat(p, &st), 0);
 		assert_int_equal(st.num_used, 1);
 		if (round % 2) {
-			/* A daemon killed outright cannot say it is going:
-			 * the free goes to the free ring as usual, and the
-			 * next call finds the daemon gone. */
+			/* A daemon killed outright cannot say it is going,
+			 * but its alive page says it is gone: the free is not
+			 * parked in the free ring, it goes to the socket. */
 			harness_kill(&h);
-			assert_int_equal(shmpool_block_free(p, b), 0);
-			assert_int_equal(shmpool_pool_stat(p, &st), -ECONNRESET);
+			assert_int_equal(shmpool_block_free(p, b), -ECONNRESET);
 		} else {
 			/* A clean stop tells every ring to send frees. */
 			assert_int_equal(harness_stop(&h), 0);
@@ -244,12 +253,124 @@ static void test_repeated_restarts(void **state)
 	}
 }
 
+/*
+ * The alive page, through the raw protocol: offered in the hello reply,
+ * sent on PROTO_ALIVE, read-only for the client, holding the id of a thread
+ * of the daemon; once the daemon is killed outright, the kernel has put
+ * FUTEX_OWNER_DIED in its place.
+ */
+static void test_alive_page(void **state)
+{
+	struct proto_hello m = { .proto_version = SHMPOOL_PROTO_VERSION };
+	struct proto_hello_reply hr;
+	struct proto_hdr a;
+	struct proto_reply_hdr r;
+	char task[64];
+	struct stat st;
+	const uint32_t *word;
+	uint32_t tid;
+	void *w;
+	int fd = harness_raw_connect(&h), rfd, afd;
+
+	(void)state;
+	harness_hdr_set(&m.hdr, PROTO_HELLO, 1);
+	assert_int_equal(proto_send(fd, &m, sizeof(m), -1, 0), 0);
+	assert_int_equal(harness_recv(fd, &hr, sizeof(hr), &rfd), (long)sizeof(hr));
+	assert_int_equal(hr.r.status, 0);
+	assert_int_equal(hr.r.flags & PROTO_F_ALIVE, PROTO_F_ALIVE);
+	if (rfd >= 0)
+		close(rfd);
+	harness_hdr_set(&a, PROTO_ALIVE, 2);
+	assert_int_equal(proto_send(fd, &a, sizeof(a), -1, 0), 0);
+	assert_int_equal(harness_recv(fd, &r, sizeof(r), &afd), (long)sizeof(r));
+	assert_int_equal(r.hdr.type, PROTO_ALIVE | PROTO_REPLY);
+	assert_int_equal(r.hdr.id, 2);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(r.flags, PROTO_F_ALIVE);
+	assert_true(afd >= 0);
+	assert_int_equal(fstat(afd, &st), 0);
+	assert_int_equal(st.st_size, PROTO_ALIVE_SIZE);
+
+	/* Nobody but the daemon may write it. */
+	w = mmap(NULL, PROTO_ALIVE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, afd, 0);
+	assert_true(w == MAP_FAILED);
+	assert_int_equal(errno, EPERM);
+	assert_int_equal(write(afd, "x", 1), -1);
+	assert_int_equal(errno, EPERM);
+	word = mmap(NULL, PROTO_ALIVE_SIZE, PROT_READ, MAP_SHARED, afd, 0);
+	assert_true(word != MAP_FAILED);
+	close(afd);
+	assert_int_equal(mprotect((void *)word, PROTO_ALIVE_SIZE, PROT_READ | PROT_WRITE), -1);
+	assert_int_equal(errno, EACCES);
+
+	tid = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+	assert_int_equal(tid & ~PROTO_ALIVE_TID_MASK, 0);
+	assert_true(tid > 0);
+	snprintf(task, sizeof(task), "/proc/%d/task/%u", (int)h.pid, tid);
+	assert_int_equal(access(task, F_OK), 0);
+
+	harness_kill(&h);
+	assert_int_equal(__atomic_load_n(word, __ATOMIC_ACQUIRE), 0x40000000u);
+	munmap((void *)word, PROTO_ALIVE_SIZE);
+	close(fd);
+	assert_int_equal(harness_restart(&h), 0);
+}
+
+/*
+ * A block cache after the daemon was killed outright: while the daemon is
+ * merely stopped, a cache hit needs no message; once it is dead, the alive
+ * page keeps the cache from being used, and the call fails on the socket.
+ */
+static void test_kill_with_cache(void **state)
+{
+	shmpool_t *sp = testutil_connect(&h);
+	shmpool_pool_t *pool = testutil_pool_open(sp, "c");
+	void *b[2] = { NULL, NULL }, *x = NULL;
+	int wst;
+
+	(void)state;
+	harness_watchdog(60, "test_kill_with_cache: a call reached the stopped daemon\n");
+	/* The first alloc is a request; its reply fills the cache. */
+	assert_int_equal(shmpool_block_alloc(pool, &b[0], SHMPOOL_NO_WAIT), 0);
+	assert_int_equal(kill(h.pid, SIGSTOP), 0);
+	assert_int_equal(waitpid(h.pid, &wst, WUNTRACED), h.pid);
+	assert_true(WIFSTOPPED(wst));
+	/* Served from the cache, and back into it: no message. */
+	assert_int_equal(shmpool_block_alloc(pool, &b[1], SHMPOOL_NO_WAIT), 0);
+	assert_int_equal(shmpool_block_free(pool, b[1]), 0);
+	harness_watchdog(0, NULL);
+
+	harness_kill(&h);
+	assert_int_equal(shmpool_block_alloc(pool, &x, SHMPOOL_NO_WAIT), -ECONNRESET);
+	assert_null(x);
+	assert_int_equal(shmpool_block_alloc(pool, &x, SHMPOOL_NO_WAIT), -ENOTCONN);
+	assert_int_equal(shmpool_block_free(pool, b[0]), -ENOTCONN);
+	shmpool_pool_close(pool);
+	shmpool_disconnect(sp);
+
+	/* A connection made after the restart starts with a full pool. */
+	assert_int_equal(harness_restart(&h), 0);
+	sp = testutil_connect(&h);
+	pool = testutil_pool_open(sp, "c");
+	{
+		struct shmpool_pool_stat st;
+
+		assert_int_equal(shmpool_pool_stat(pool, &st), 0);
+		assert_int_equal(st.num_used, 0);
+		assert_int_equal(st.num_free, 8);
+	}
+	shmpool_pool_close(pool);
+	shmpool_disconnect(sp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_stop_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_while_waiting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_repeated_restarts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_alive_page, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kill_with_cache, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -182,7 +182,7 @@ static void test_ring_handed_over(void **state)
 	harness_hdr_set(&m.hdr, PROTO_HELLO, 1);
 	assert_int_equal(proto_send(fd, &m, sizeof(m), -1, 0), 0);
 	assert_int_equal(harness_recv(fd, &r, sizeof(r), &rfd), (long)sizeof(r));
-	assert_int_equal(r.r.flags, PROTO_F_RING);
+	assert_int_equal(r.r.flags, PROTO_F_RING | PROTO_F_ALIVE);
 	assert_int_equal(fcntl(rfd, F_GET_SEALS), F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
 	assert_int_equal(ftruncate(rfd, 0), -1);
 	assert_int_equal(errno, EPERM);
@@ -604,7 +604,8 @@ static void test_ring_off(void **state)
 	assert_int_equal(proto_send(fd, &m, sizeof(m), -1, 0), 0);
 	assert_int_equal(harness_recv(fd, &r, sizeof(r), &rfd), (long)sizeof(r));
 	assert_int_equal(r.r.status, 0);
-	assert_int_equal(r.r.flags, 0);
+	/* No ring; the alive page is offered all the same. */
+	assert_int_equal(r.r.flags, PROTO_F_ALIVE);
 	assert_int_equal(rfd, -1);
 	close(fd);
 	assert_int_equal(shmpool_connect(h2.socket, &c), 0);
