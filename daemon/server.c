@@ -23,6 +23,7 @@
 
 static void on_signal(uv_signal_t *h, int signum);
 static int group_id(const char *group, gid_t *gid);
+static void admin_group_resolve(struct server *srv);
 static int server_apply_config(struct server *srv, char *report, size_t len);
 static void on_accept(uv_poll_t *h, int status, int events);
 static void on_timer(uv_timer_t *t);
@@ -61,6 +62,7 @@ int server_prepare(struct server *srv)
 	srv->listen_fd = -1;
 	srv->alive_fd = -1;
 	srv->euid = geteuid();
+	admin_group_resolve(srv);
 	srv->next_conn_id = 1;
 	srv->started = time(NULL);
 	deadline_init(&srv->deadlines);
@@ -491,17 +493,36 @@ static int conn_in_group(const struct conn *c, gid_t gid)
 }
 
 /*
+ * Look [daemon] admin_group up when the file is read, as the access lists'
+ * names are: an admin request must not wait on a name service.  A group
+ * that is not known gives nobody rights until a reload finds it.
+ */
+static void admin_group_resolve(struct server *srv)
+{
+	const char *group = srv->cfg.daemon.admin_group;
+	gid_t gid;
+
+	srv->admin_gid_set = 0;
+	if (!group)
+		return;
+	if (group_id(group, &gid) < 0) {
+		log_warning("admin_group '%s': no such group; only root and the daemon's user "
+			    "administer", group);
+		return;
+	}
+	srv->admin_gid = gid;
+	srv->admin_gid_set = 1;
+}
+
+/*
  * Whether a connection may change the daemon's set of pools or reload it:
  * root, the daemon's own uid, or a member of [daemon] admin_group.
  */
 int server_may_admin(const struct server *srv, const struct conn *c)
 {
-	gid_t gid;
-
 	if (conn_privileged(c))
 		return 0;
-	if (srv->cfg.daemon.admin_group && group_id(srv->cfg.daemon.admin_group, &gid) == 0 &&
-	    conn_in_group(c, gid))
+	if (srv->admin_gid_set && conn_in_group(c, srv->admin_gid))
 		return 0;
 	return -EACCES;
 }
@@ -781,6 +802,7 @@ static int server_apply_config(struct server *srv, char *report, size_t len)
 			ring_pull(srv, NULL, p);
 	}
 	access_forget_retired(srv);
+	admin_group_resolve(srv);
 	if (!srv->verbose)
 		log_set_level(srv->cfg.daemon.log_level);
 	if (!srv->listen_activated)

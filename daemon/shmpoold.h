@@ -189,6 +189,8 @@ struct server {
 	int listen_fd;
 	int listen_activated;        /* fd came from systemd; do not unlink */
 	int alive_fd;                /* the alive page (alive.c), or -1 */
+	gid_t admin_gid;             /* [daemon] admin_group, looked up at load */
+	int admin_gid_set;
 	char socket_path[108];
 	char config_path[4096];
 	struct config cfg;

@@ -864,6 +864,44 @@ static void test_reload(void **state)
 	expect_jq("[.pools[].name] == [\"small\",\"big\",\"x\"]");
 }
 
+/*
+ * [daemon] admin_group, looked up when the file is read: a member may
+ * reload and create pools; a group that does not exist gives nobody rights,
+ * and the daemon says so in its log.
+ */
+static void test_admin_group(void **state)
+{
+	struct harness h2;
+
+	(void)state;
+	if (geteuid() != 0) {
+		print_message("not root: cannot become nobody to check the admin rules\n");
+		skip();
+	}
+	assert_int_equal(harness_start(&h2, "[daemon]\nsocket_mode = 0666\nadmin_group = 65534\n"
+				       "[region r]\nsize = 1M\n"), 0);
+	assert_int_equal(chmod(h2.dir, 0755), 0);
+	ctl_argv(1, 1, NULL, (const char *[]){ "-s", h2.socket, "reload", NULL });
+	expect_run(0, "nothing changed\n", "");
+	ctl_argv(1, 1, NULL, (const char *[]){ "-s", h2.socket, "pool", "create", "p2",
+					     "--block-size", "64", "--blocks", "2", NULL });
+	expect_run(0, "pool 'p2' created\n", "");
+	assert_int_equal(harness_stop(&h2), 0);
+	harness_cleanup(&h2);
+
+	assert_int_equal(harness_start(&h2, "[daemon]\nsocket_mode = 0666\n"
+				       "admin_group = shmpool-no-such-group\n"
+				       "[region r]\nsize = 1M\n"), 0);
+	assert_int_equal(chmod(h2.dir, 0755), 0);
+	ctl_argv(1, 1, NULL, (const char *[]){ "-s", h2.socket, "reload", NULL });
+	expect_run(1, "", "shmpoolctl: permission denied: reload needs root, the daemon's user or "
+			  "membership of admin_group\n");
+	assert_int_equal(harness_log_lines(&h2, "admin_group 'shmpool-no-such-group': no such group",
+					   NULL), 1);
+	assert_int_equal(harness_stop(&h2), 0);
+	harness_cleanup(&h2);
+}
+
 static void test_permission(void **state)
 {
 	(void)state;
@@ -1011,6 +1049,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pool_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_permission, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_admin_group, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exit_codes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_watch, setup, teardown),
 	};
