@@ -66,6 +66,7 @@ static void *alive_main(void *arg)
 	pthread_mutex_unlock(&st->lock);
 	if (rc < 0)
 		return NULL;
+	pthread_setname_np(pthread_self(), "shmpoold-alive");
 	for (;;)
 		pause();
 	return NULL;

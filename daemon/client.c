@@ -208,12 +208,19 @@ void conn_close(struct conn *c)
 
 static void conn_update_poll(struct conn *c)
 {
-	int want = UV_READABLE | UV_DISCONNECT | (c->outq ? UV_WRITABLE : 0);
+	int want = (c->reload_gen ? 0 : UV_READABLE) | UV_DISCONNECT |
+		   (c->outq ? UV_WRITABLE : 0);
 
 	if (want != c->poll_events) {
 		c->poll_events = want;
 		uv_poll_start(&c->poll, want, on_poll);
 	}
+}
+
+void conn_repoll(struct conn *c)
+{
+	if (!c->closing)
+		conn_update_poll(c);
 }
 
 /*
@@ -1060,7 +1067,7 @@ int conn_read(struct conn *c)
 {
 	struct server *srv = c->srv;
 
-	for (int run = 0; run < RX_FREE_RUN && !c->closing; run++) {
+	for (int run = 0; run < RX_FREE_RUN && !c->closing && !c->reload_gen; run++) {
 		long n = proto_recv_plain(c->fd, rxbuf.bytes, sizeof(rxbuf.bytes), MSG_DONTWAIT);
 
 		if (n == -EAGAIN)
@@ -1123,7 +1130,7 @@ void conn_read_ahead(struct server *srv)
 	for (int run = 0; run < RX_AHEAD_RUN; run++) {
 		srv->answered = NULL;
 		srv->nanswered = 0;
-		if (n != 1 || c->closing || c->ahead_skip > 0 || c->outq)
+		if (n != 1 || c->closing || c->ahead_skip > 0 || c->outq || c->reload_gen)
 			break;
 		if (!conn_read(c)) {
 			if (c->ahead_misses < RX_AHEAD_BACKOFF_MAX)

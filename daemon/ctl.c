@@ -461,7 +461,9 @@ void ctl_reload(struct conn *c, const struct proto_hdr *m)
 		access_refused(c, REFUSE_ADMIN, "may not reload the configuration");
 	if (rc == 0) {
 		log_notice("reload requested by pid %d (uid %u)", (int)c->pid, (unsigned)c->uid);
-		rc = server_reload(c->srv, r.report, sizeof(r.report));
+		/* Answered when the reload is done. */
+		server_reload(c->srv, c, m->id);
+		return;
 	}
 	r.r.status = rc;
 	conn_send(c, &r, sizeof(r), -1);

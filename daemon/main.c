@@ -118,11 +118,13 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_path = NULL, *socket_arg = NULL;
-	int foreground = 0, test = 0, print = 0, verbose = 0, opt, rc;
+	int foreground = 0, test = 0, print = 0, verbose = 0, busy, opt, rc;
 	int notify_fd = -1;
 	char err[1024];
 	struct server srv;
-	uv_loop_t loop;
+	/* Static: a reload abandoned at stop keeps it busy (see server.c), and
+	 * what it holds then stays reachable until exit. */
+	static uv_loop_t loop;
 	sigset_t sigs;
 
 	while ((opt = getopt_long(argc, argv, "fc:s:tvVh", longopts, NULL)) != -1) {
@@ -261,10 +263,15 @@ int main(int argc, char **argv)
 #ifdef HAVE_SYSTEMD
 	sd_notify(0, "STOPPING=1");
 #endif
-	uv_loop_close(&loop);
+	busy = uv_loop_close(&loop) == UV_EBUSY;
+	if (busy)
+		log_notice("a reload was still reading its file at stop: abandoned");
 	server_free(&srv);
 	config_free(&srv.cfg);
 	log_notice("stopped");
 	log_close();
+	/* libuv's exit handler would wait for the thread stuck in the reload. */
+	if (busy)
+		_exit(srv.exit_code);
 	return srv.exit_code;
 }

@@ -24,7 +24,10 @@
 static void on_signal(uv_signal_t *h, int signum);
 static int group_id(const char *group, gid_t *gid);
 static void admin_group_resolve(struct server *srv);
-static int server_apply_config(struct server *srv, char *report, size_t len);
+static void reload_abandon(struct server *srv);
+struct reload_job;
+static int server_apply_config(struct server *srv, struct reload_job *job, char *report,
+			       size_t len);
 static void on_accept(uv_poll_t *h, int status, int events);
 static void on_timer(uv_timer_t *t);
 
@@ -387,6 +390,7 @@ void server_stop(struct server *srv)
 	if (!srv->running)
 		return;
 	srv->running = 0;
+	reload_abandon(srv);
 	for (uint32_t i = 0; i < srv->nconns_cap; i++)
 		if (srv->conns[i])
 			conn_close(srv->conns[i]);
@@ -445,10 +449,8 @@ static void on_signal(uv_signal_t *h, int signum)
 	struct server *srv = h->data;
 
 	if (signum == SIGHUP) {
-		char report[4096];
-
 		log_notice("SIGHUP: reloading");
-		server_reload(srv, report, sizeof(report));
+		server_reload(srv, NULL, 0);
 		return;
 	}
 	log_notice("%s: shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -617,25 +619,165 @@ void server_reap_pools(struct server *srv)
 }
 
 /*
- * Reload the configuration file: new regions, pools and groups are added,
+ * Reloading.  The file is read, and its user and group names looked up, on
+ * libuv's thread pool: a name service that does not answer (a directory
+ * server down) must not stop the daemon from serving.  What the file says
+ * is then applied in the loop: new regions, pools and groups are added,
  * removed pools retire and go once unused, and a change to a region in use
- * is refused as a whole, with the reason logged.  report receives one line
- * per change (or the refusal) for shmpoolctl.
+ * is refused as a whole, with the reason logged.
+ *
+ * One reload runs at a time.  A request for one while another runs (a
+ * SIGHUP, or shmpoolctl reload) is served by the next, which starts when
+ * the running one ends, so that it reads the file as it is by then.  A
+ * connection that asked stops being read until its reply is sent, so its
+ * replies keep the order of its requests.
  */
-int server_reload(struct server *srv, char *report, size_t len)
+struct reload_job {
+	uv_work_t work;
+	struct server *srv;          /* NULL once the server stopped */
+	uint64_t gen;
+	char path[sizeof(((struct server *)0)->config_path)];
+	struct config cfg;
+	char err[1024];
+	int rc;
+};
+
+static void reload_work(uv_work_t *w)
 {
+	struct reload_job *job = w->data;
+
+	job->rc = config_load(job->path, &job->cfg, job->err, sizeof(job->err));
+}
+
+static void reload_start(struct server *srv);
+
+/* Answer the connections whose reload (gen) is done. */
+static void reload_reply(struct server *srv, uint64_t gen, int rc, const char *report)
+{
+	for (uint32_t i = 0; i < srv->nconns_cap; i++) {
+		struct conn *c = srv->conns[i];
+
+		if (c && !c->closing && c->reload_gen == gen) {
+			struct proto_reload_reply r;
+
+			memset(&r, 0, sizeof(r));
+			conn_reply_init(&r.r, PROTO_RELOAD, c->reload_id, rc);
+			snprintf(r.report, sizeof(r.report), "%s", report);
+			c->reload_gen = 0;
+			conn_send(c, &r, sizeof(r), -1);
+			conn_repoll(c);
+		}
+	}
+}
+
+static void reload_done(uv_work_t *w, int status)
+{
+	struct reload_job *job = w->data;
+	struct server *srv = job->srv;
+	char report[PROTO_REPORT_MAX];
 	int rc;
 
-#ifdef HAVE_SYSTEMD
-	sd_notify(0, "RELOADING=1");
-#endif
-	/* What clients hold must be exact before regions and pools change. */
-	ring_settle_all(srv, NULL);
-	rc = server_apply_config(srv, report, len);
+	if (!srv) {
+		/* The server stopped meanwhile. */
+		if (status == 0 && job->rc == 0)
+			config_free(&job->cfg);
+		free(job);
+		return;
+	}
+	srv->reload = NULL;
+	report[0] = '\0';
+	if (status < 0) {
+		rc = -ECANCELED;
+		snprintf(report, sizeof(report), "the reload was cancelled\n");
+	} else {
+		/* What clients hold must be exact before regions and pools
+		 * change. */
+		ring_settle_all(srv, NULL);
+		rc = server_apply_config(srv, job, report, sizeof(report));
+	}
 #ifdef HAVE_SYSTEMD
 	sd_notifyf(0, "READY=1\nSTATUS=serving on %s", srv->socket_path);
 #endif
-	return rc;
+	reload_reply(srv, job->gen, rc, report);
+	free(job);
+	if (srv->reload_again) {
+		srv->reload_again = 0;
+		reload_start(srv);
+	}
+}
+
+static void reload_start(struct server *srv)
+{
+	struct reload_job *job = calloc(1, sizeof(*job));
+	int rc;
+
+	if (!job) {
+		log_error("reload: out of memory");
+		reload_reply(srv, srv->reload_gen + 1, -ENOMEM, "out of memory\n");
+		return;
+	}
+#ifdef HAVE_SYSTEMD
+	sd_notify(0, "RELOADING=1");
+#endif
+	job->srv = srv;
+	job->gen = ++srv->reload_gen;
+	job->work.data = job;
+	snprintf(job->path, sizeof(job->path), "%s", srv->config_path);
+	rc = uv_queue_work(srv->loop, &job->work, reload_work, reload_done);
+	if (rc < 0) {
+		log_error("reload: %s", uv_strerror(rc));
+		free(job);
+		reload_reply(srv, srv->reload_gen, -EAGAIN, "cannot start the reload\n");
+#ifdef HAVE_SYSTEMD
+		sd_notifyf(0, "READY=1\nSTATUS=serving on %s", srv->socket_path);
+#endif
+		return;
+	}
+	srv->reload = job;
+}
+
+void server_reload(struct server *srv, struct conn *c, uint32_t id)
+{
+	if (!srv->config_path[0]) {
+		log_notice("reload: no configuration file, nothing to do");
+		if (c) {
+			struct proto_reload_reply r;
+
+			memset(&r, 0, sizeof(r));
+			conn_reply_init(&r.r, PROTO_RELOAD, id, 0);
+			snprintf(r.report, sizeof(r.report),
+				 "no configuration file: running on the built-in default\n");
+			conn_send(c, &r, sizeof(r), -1);
+		}
+		return;
+	}
+	if (c) {
+		/* Served by the reload that starts next: this one's if none
+		 * runs, else the one after it. */
+		c->reload_gen = srv->reload_gen + 1;
+		c->reload_id = id;
+		conn_repoll(c);
+	}
+	if (srv->reload)
+		srv->reload_again = 1;
+	else
+		reload_start(srv);
+}
+
+/* A reload still running when the server stops: its result is dropped, and
+ * the loop does not wait for a file or a name service that may never
+ * answer. */
+static void reload_abandon(struct server *srv)
+{
+	struct reload_job *job = srv->reload;
+
+	if (!job)
+		return;
+	srv->reload = NULL;
+	srv->reload_again = 0;
+	job->srv = NULL;
+	if (uv_cancel((uv_req_t *)&job->work) < 0)
+		uv_stop(srv->loop);
 }
 
 static int ids_same(const uint32_t *a, size_t na, const uint32_t *b, size_t nb)
@@ -738,25 +880,21 @@ static void scrub_reload(struct server *srv, const struct config *o)
 	}
 }
 
-/* The work of server_reload, between the notifications to systemd. */
-static int server_apply_config(struct server *srv, char *report, size_t len)
+/* Apply a file the reload read (job), between the notifications to systemd;
+ * report receives one line per change, or the refusal. */
+static int server_apply_config(struct server *srv, struct reload_job *job, char *report,
+			       size_t len)
 {
 	struct config cfg;
-	char err[1024];
 	int rc;
 
 	report[0] = '\0';
-	if (!srv->config_path[0]) {
-		snprintf(report, len, "no configuration file: running on the built-in default\n");
-		log_notice("reload: no configuration file, nothing to do");
-		return 0;
+	if (job->rc < 0) {
+		snprintf(report, len, "%s\n", job->err);
+		log_report("reload refused", job->path, report);
+		return job->rc;
 	}
-	rc = config_load(srv->config_path, &cfg, err, sizeof(err));
-	if (rc < 0) {
-		snprintf(report, len, "%s\n", err);
-		log_report("reload refused", srv->config_path, report);
-		return rc;
-	}
+	cfg = job->cfg;
 	rc = layout_reload(srv->layout, &cfg, server_region_in_use, srv, report, len);
 	if (rc < 0) {
 		log_report("reload refused", srv->config_path, report);

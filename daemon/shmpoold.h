@@ -154,6 +154,8 @@ struct conn {
 	uint64_t connected_ms;       /* loop clock at accept */
 	uint32_t ahead_skip;         /* requests to serve before reading ahead again */
 	uint32_t ahead_misses;       /* read-aheads in a row that found nothing */
+	uint64_t reload_gen;         /* the reload it waits for, not read meanwhile; 0 none */
+	uint32_t reload_id;          /* the id of its RELOAD request */
 };
 
 /* A pool, or the heap, whose frees the rings' kick words ask for at once. */
@@ -189,6 +191,9 @@ struct server {
 	int listen_fd;
 	int listen_activated;        /* fd came from systemd; do not unlink */
 	int alive_fd;                /* the alive page (alive.c), or -1 */
+	struct reload_job *reload;   /* the reload running, or NULL (server.c) */
+	uint64_t reload_gen;         /* reloads started */
+	int reload_again;            /* another is wanted once it ends */
 	gid_t admin_gid;             /* [daemon] admin_group, looked up at load */
 	int admin_gid_set;
 	char socket_path[108];
@@ -248,7 +253,9 @@ int server_listen(struct server *srv);
 void server_start(struct server *srv, uv_loop_t *loop);
 void server_stop(struct server *srv);
 void server_free(struct server *srv);
-int server_reload(struct server *srv, char *report, size_t len);
+/* Reload the configuration file (see server.c); c, if not NULL, asked with
+ * request id and gets the reply when the reload is done. */
+void server_reload(struct server *srv, struct conn *c, uint32_t id);
 void server_reap_pools(struct server *srv);
 int server_socket_perms(struct server *srv);
 int server_add_conn(struct server *srv, struct conn *c);
@@ -263,6 +270,8 @@ int conn_create(struct server *srv, int fd, struct conn **out);
 void conn_close(struct conn *c);
 void conn_feed(struct conn *c, const void *buf, size_t len);
 void conn_flush_replies(void);
+/* Read c's requests again, or no longer, after c->reload_gen changed. */
+void conn_repoll(struct conn *c);
 int conn_read(struct conn *c);
 void conn_read_ahead(struct server *srv);
 /* Serve one message read from c's free ring: -EBADMSG unless it is a free

@@ -752,6 +752,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			else
 				peer_feed(p, msg.bytes, len, op & OP_PASS_FD, !(op & OP_NO_READ));
 			reap_broken();
+			/* A reload reads its file on the thread pool: wait for
+			 * it, so that every input sees it done. */
+			while (srv.reload)
+				uv_run(&loop, UV_RUN_ONCE);
 			/* Let timers, queued replies and close callbacks run. */
 			uv_run(&loop, UV_RUN_NOWAIT);
 			if ((op & OP_WAIT_TIMER) && !waited)
