@@ -162,6 +162,7 @@ struct baseline {
 
 static struct server srv;
 static uv_loop_t loop;
+static int alive_fd = -1;    /* the alive page, made once (its thread lives on) */
 static int trace;                       /* FUZZ_PROTO_TRACE set: print every reply */
 static int conf_fd = -1;
 static struct baseline base;
@@ -278,6 +279,7 @@ static void server_setup(void)
 		fprintf(stderr, "fuzz_proto: server_prepare failed\n");
 		abort();
 	}
+	srv.alive_fd = alive_fd;
 	srv.loop = &loop;
 	srv.started_ms = uv_now(&loop);
 	scrub_init();
@@ -296,6 +298,7 @@ static void server_teardown(void)
 {
 	uv_close((uv_handle_t *)&srv.timer, on_timer_closed);
 	uv_run(&loop, UV_RUN_NOWAIT);
+	srv.alive_fd = -1;           /* kept for the next server */
 	server_free(&srv);
 	config_free(&srv.cfg);
 }
@@ -315,6 +318,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	}
 	if (uv_loop_init(&loop) < 0)
 		abort();
+	{
+		struct server s = { .alive_fd = -1 };
+
+		if (alive_start(&s) < 0)
+			abort();
+		alive_fd = s.alive_fd;
+	}
 	server_setup();
 	return 0;
 }

@@ -266,6 +266,7 @@ static void seeds_basic(void)
 {
 	seed_begin(SETUP(ID_OWN, ID_OWN));
 	hello(0);
+	bare(0, PROTO_ALIVE);
 	seed_write("hello");
 
 	seed_begin(SETUP(ID_OWN, ID_OWN) | SETUP_HELLO);
