@@ -557,12 +557,18 @@ static long reader_recv(shmpool_t *sp, int *fd)
 	return proto_recv(sp->fd, sp->rx, PROTO_MAX_MESSAGE, fd, 0);
 }
 
-/* Give the reader role back, with the lock held again, and hand over what
- * was read (n bytes, or the end of the connection). */
-static void reader_end(shmpool_t *sp, long n, int fd)
+/* Give the reader role back, with the lock held again. */
+static void reader_release(shmpool_t *sp)
 {
 	sp->reading = 0;
 	sp->reading_plain = 0;
+}
+
+/* Give the reader role back and hand over what was read (n bytes, or the
+ * end of the connection). */
+static void reader_end(shmpool_t *sp, long n, int fd)
+{
+	reader_release(sp);
 	if (n > 0)
 		conn_dispatch(sp, (size_t)n, fd);
 	else
@@ -615,8 +621,7 @@ static int conn_send_read(shmpool_t *sp, struct client_pending *p, const void *m
 		reader_end(sp, n, fd);
 		return 0;
 	}
-	sp->reading = 0;
-	sp->reading_plain = 0;
+	reader_release(sp);
 	reader_wanted(sp, p);
 	if (rc == -EAGAIN)
 		return conn_send(sp, msg, len);

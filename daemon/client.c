@@ -1109,7 +1109,7 @@ int conn_read(struct conn *c)
 
 /*
  * Read ahead, from the loop's check handle once the iteration's replies
- * are out.  On one CPU a client woken by its reply usually runs at once,
+ * are out.  On one CPU a client woken by its reply often runs at once,
  * sends its next request and blocks before the daemon has the CPU back;
  * reading that request straight away spares the loop's epoll_wait and its
  * bookkeeping, which are most of what the daemon adds to a round trip.

@@ -651,20 +651,25 @@ static void reload_work(uv_work_t *w)
 
 static void reload_start(struct server *srv);
 
-/* Answer the connections whose reload (gen) is done. */
+static void reload_answer(struct conn *c, uint32_t id, int rc, const char *report)
+{
+	struct proto_reload_reply r;
+
+	memset(&r, 0, sizeof(r));
+	conn_reply_init(&r.r, PROTO_RELOAD, id, rc);
+	snprintf(r.report, sizeof(r.report), "%s", report);
+	conn_send(c, &r, sizeof(r), -1);
+}
+
+/* Answer the connections whose reload (gen) is done, and read them again. */
 static void reload_reply(struct server *srv, uint64_t gen, int rc, const char *report)
 {
 	for (uint32_t i = 0; i < srv->nconns_cap; i++) {
 		struct conn *c = srv->conns[i];
 
 		if (c && !c->closing && c->reload_gen == gen) {
-			struct proto_reload_reply r;
-
-			memset(&r, 0, sizeof(r));
-			conn_reply_init(&r.r, PROTO_RELOAD, c->reload_id, rc);
-			snprintf(r.report, sizeof(r.report), "%s", report);
 			c->reload_gen = 0;
-			conn_send(c, &r, sizeof(r), -1);
+			reload_answer(c, c->reload_id, rc, report);
 			conn_repoll(c);
 		}
 	}
@@ -678,23 +683,16 @@ static void reload_done(uv_work_t *w, int status)
 	int rc;
 
 	if (!srv) {
-		/* The server stopped meanwhile. */
+		/* The server stopped meanwhile (only then is a job cancelled). */
 		if (status == 0 && job->rc == 0)
 			config_free(&job->cfg);
 		free(job);
 		return;
 	}
 	srv->reload = NULL;
-	report[0] = '\0';
-	if (status < 0) {
-		rc = -ECANCELED;
-		snprintf(report, sizeof(report), "the reload was cancelled\n");
-	} else {
-		/* What clients hold must be exact before regions and pools
-		 * change. */
-		ring_settle_all(srv, NULL);
-		rc = server_apply_config(srv, job, report, sizeof(report));
-	}
+	/* What clients hold must be exact before regions and pools change. */
+	ring_settle_all(srv, NULL);
+	rc = server_apply_config(srv, job, report, sizeof(report));
 #ifdef HAVE_SYSTEMD
 	sd_notifyf(0, "READY=1\nSTATUS=serving on %s", srv->socket_path);
 #endif
@@ -709,7 +707,6 @@ static void reload_done(uv_work_t *w, int status)
 static void reload_start(struct server *srv)
 {
 	struct reload_job *job = calloc(1, sizeof(*job));
-	int rc;
 
 	if (!job) {
 		log_error("reload: out of memory");
@@ -723,16 +720,8 @@ static void reload_start(struct server *srv)
 	job->gen = ++srv->reload_gen;
 	job->work.data = job;
 	snprintf(job->path, sizeof(job->path), "%s", srv->config_path);
-	rc = uv_queue_work(srv->loop, &job->work, reload_work, reload_done);
-	if (rc < 0) {
-		log_error("reload: %s", uv_strerror(rc));
-		free(job);
-		reload_reply(srv, srv->reload_gen, -EAGAIN, "cannot start the reload\n");
-#ifdef HAVE_SYSTEMD
-		sd_notifyf(0, "READY=1\nSTATUS=serving on %s", srv->socket_path);
-#endif
-		return;
-	}
+	/* Fails only without a work callback. */
+	(void)uv_queue_work(srv->loop, &job->work, reload_work, reload_done);
 	srv->reload = job;
 }
 
@@ -740,15 +729,9 @@ void server_reload(struct server *srv, struct conn *c, uint32_t id)
 {
 	if (!srv->config_path[0]) {
 		log_notice("reload: no configuration file, nothing to do");
-		if (c) {
-			struct proto_reload_reply r;
-
-			memset(&r, 0, sizeof(r));
-			conn_reply_init(&r.r, PROTO_RELOAD, id, 0);
-			snprintf(r.report, sizeof(r.report),
-				 "no configuration file: running on the built-in default\n");
-			conn_send(c, &r, sizeof(r), -1);
-		}
+		if (c)
+			reload_answer(c, id, 0,
+				      "no configuration file: running on the built-in default\n");
 		return;
 	}
 	if (c) {

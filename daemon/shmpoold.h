@@ -396,16 +396,16 @@ void ring_kick_init(struct conn *c);
 void ring_relax(struct server *srv);
 void ring_fini(struct server *srv);
 
-/* stock.c: the block caches in the rings' stock lanes (see proto.h) */
-/* The lane of c's ring for p, made on first use, and its slots; or
- * PROTO_STOCK_NONE (no cache for p, or no lane left). */
-/* Start the thread of the alive page (alive.c) and set srv->alive_fd; call
+/* alive.c: start the thread of the alive page and set srv->alive_fd; call
  * after any fork.  -errno if the kernel lacks what it needs. */
 int alive_start(struct server *srv);
 
+/* stock.c: the block caches in the rings' stock lanes (see proto.h) */
 /* The cache a connection that opens p now gets: 0 when the pool has none
  * (not set, scrub = always, free_ring = no, a pool made at run time). */
 uint32_t stock_pool_cache(const struct server *srv, const struct dpool *p);
+/* The lane of c's ring for p, made on first use, and its slots; or
+ * PROTO_STOCK_NONE (no cache for p, or no lane left). */
 uint32_t stock_lane(struct conn *c, struct dpool *p, uint32_t *slots);
 /* How many blocks beyond count a request of c for p may add to c's cache,
  * when it asks for up to want more. */

@@ -412,11 +412,11 @@ static void test_random_bytes(void **state)
 }
 
 /* Every block of pool "p" is free again: what attackers took went back. */
-static void assert_pool_free(void)
+/* Pool p's stat, read by a new connection. */
+static struct proto_pool_stat_reply pool_p_stat(void)
 {
 	struct proto_name_req open = { 0 };
 	struct proto_pool_reply pr;
-	struct proto_pool_req st = { 0 };
 	struct proto_pool_stat_reply sr;
 	int fd = harness_hello(&h, NULL), rfd;
 
@@ -426,15 +426,19 @@ static void assert_pool_free(void)
 	assert_int_equal(harness_recv(fd, &pr, sizeof(pr), &rfd), (long)sizeof(pr));
 	if (rfd >= 0)
 		close(rfd);
-	harness_hdr_set(&st.hdr, PROTO_POOL_STAT, 31);
-	st.pool_id = pr.pool.id;
-	assert_int_equal(proto_send(fd, &st, sizeof(st), -1, 0), 0);
-	assert_int_equal(harness_recv(fd, &sr, sizeof(sr), &rfd), (long)sizeof(sr));
+	sr = harness_pool_stat(fd, pr.pool.id);
+	close(fd);
+	return sr;
+}
+
+static void assert_pool_free(void)
+{
+	struct proto_pool_stat_reply sr = pool_p_stat();
+
 	assert_int_equal(sr.r.status, 0);
 	assert_int_equal(sr.num_used, 0);
 	assert_int_equal(sr.num_free, 16);
 	assert_int_equal(sr.num_waiters, 0);
-	close(fd);
 }
 
 /* Frees of random offsets, blocks and heap alike: every one is refused with
@@ -562,25 +566,6 @@ static void test_never_reads(void **state)
 	assert_pool_free();
 }
 
-/* The blocks of pool p in use, read by a new connection. */
-static uint64_t pool_p_used(void)
-{
-	struct proto_name_req open = { 0 };
-	struct proto_pool_reply pr;
-	int fd = harness_hello(&h, NULL), rfd;
-	struct proto_pool_stat_reply sr;
-
-	harness_hdr_set(&open.hdr, PROTO_POOL_OPEN, 50);
-	proto_set_name(open.name, "p");
-	assert_int_equal(proto_send(fd, &open, sizeof(open), -1, 0), 0);
-	assert_int_equal(harness_recv(fd, &pr, sizeof(pr), &rfd), (long)sizeof(pr));
-	if (rfd >= 0)
-		close(rfd);
-	sr = harness_pool_stat(fd, pr.pool.id);
-	close(fd);
-	return sr.num_used;
-}
-
 /*
  * Requests queued back to back on one connection (which the daemon reads
  * ahead of its poll) are all answered, in order, without keeping another
@@ -668,7 +653,7 @@ static void test_pipelined(void **state)
 	}
 	close(fd);
 	/* The daemon serves the queue, then the hang-up, in its own time. */
-	for (int tries = 0; pool_p_used() != 0; tries++) {
+	for (int tries = 0; pool_p_stat().num_used != 0; tries++) {
 		assert_true(tries < 500);
 		usleep(10000);
 	}
