@@ -115,6 +115,7 @@ struct client_pending {
 	int done;
 	int status;
 	int fd_reply;                /* the reply may bring a region fd */
+	uint32_t *slot_wake;         /* the slot's futex word while its request is there */
 	/* Block grants go straight into the caller's array. */
 	void **blocks;
 	uint32_t count;
@@ -155,6 +156,18 @@ struct shmpool {
 	struct proto_ring *ring;     /* the free ring, NULL if the daemon gave none */
 	const uint32_t *alive;       /* the daemon's alive page, NULL if none */
 	uint32_t ring_tail;          /* where the next record goes */
+	/* The call slot (proto.h), in the free ring's memfd. */
+	uint32_t *doorbell;          /* NULL: every call goes by the socket */
+	int call_busy;               /* a thread's call is in the slot */
+	uint32_t call_seq;           /* requests written to it */
+	uint32_t sock_got;           /* messages received from the socket */
+	/* A free sent on the socket is read by the loop, the slot by another
+	 * thread: a call uses the slot only once a reply to a later socket
+	 * request says the daemon has read it.  Counts of socket sends. */
+	uint64_t sock_sent;
+	uint64_t sock_async;         /* the last no-reply message is at most this */
+	uint64_t sock_synced;        /* the daemon has read this far */
+	void *call_rx;               /* PROTO_CALL_MSG_MAX bytes: the slot's reply */
 	shmpool_t *prev, *next;      /* the list every connection is on, for fork */
 };
 

@@ -23,8 +23,11 @@
  * copy instead of a send, and the daemon reads it with the next message.
  */
 #include "client.h"
+#include "futex.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -143,6 +146,7 @@ void client_pending_init(struct client_pending *p)
 	p->stock = 0;
 	p->nextra = 0;
 	p->extra = NULL;
+	p->slot_wake = NULL;
 }
 
 static uint32_t conn_next_id(shmpool_t *sp)
@@ -155,9 +159,12 @@ static uint32_t conn_next_id(shmpool_t *sp)
 static void pending_complete(struct client_pending *p, int status)
 {
 	p->status = status;
-	p->done = 1;
+	/* A caller waiting on the slot reads it without the lock. */
+	__atomic_store_n(&p->done, 1, __ATOMIC_RELEASE);
 	if (p->cond_live)
 		pthread_cond_signal(&p->cond);
+	if (p->slot_wake)
+		futex_wake_shared(p->slot_wake, INT_MAX);
 }
 
 static struct client_pending *pending_find(shmpool_t *sp, uint32_t id)
@@ -184,6 +191,7 @@ static int reply_may_carry_fd(uint16_t type)
 	case PROTO_HEAP_REALLOC:
 	case PROTO_ATTACH:
 	case PROTO_ALIVE:
+	case PROTO_DOORBELL:
 		return 1;
 	default:
 		return 0;
@@ -206,11 +214,12 @@ static void pending_add(shmpool_t *sp, struct client_pending *p, uint16_t type)
 
 /* Nobody reads: wake a caller other than self still waiting so that it
  * takes the reader role.  One that never waited will see the role free
- * before it waits. */
+ * before it waits; one whose call is in the slot reads the socket only if
+ * the slot sends it there, and then takes the role itself. */
 static void reader_wanted(shmpool_t *sp, const struct client_pending *self)
 {
 	for (struct client_pending *q = sp->pending; q; q = q->next) {
-		if (!q->done && q != self) {
+		if (!q->done && q != self && !q->slot_wake) {
 			if (q->cond_live)
 				pthread_cond_signal(&q->cond);
 			break;
@@ -262,6 +271,7 @@ static int conn_send(shmpool_t *sp, const void *msg, size_t len)
 {
 	int rc;
 
+	sp->sock_sent++;
 	pthread_mutex_unlock(&sp->lock);
 	rc = proto_send(sp->fd, msg, len, -1, 0);
 	pthread_mutex_lock(&sp->lock);
@@ -337,6 +347,20 @@ static void alive_map(shmpool_t *sp, int fd)
 		sp->alive = a;
 }
 
+/* Map the doorbell page; fd is consumed.  Without it every call goes by
+ * the socket. */
+static void doorbell_map(shmpool_t *sp, int fd)
+{
+	struct stat st;
+	void *d = MAP_FAILED;
+
+	if (!sp->doorbell && fstat(fd, &st) == 0 && st.st_size == PROTO_DOORBELL_SIZE)
+		d = mmap(NULL, PROTO_DOORBELL_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (d != MAP_FAILED)
+		sp->doorbell = d;
+}
+
 /*
  * Whether the daemon has died: its alive page lost the thread id (see
  * proto.h).  The block caches and the free ring are then not used, so that
@@ -354,14 +378,14 @@ static int daemon_gone(const shmpool_t *sp)
  * even if the call that asked has gone.  Consumes fd.
  */
 
-static int conn_apply_descs(shmpool_t *sp, uint16_t req, size_t len, int fd)
+static int conn_apply_descs(shmpool_t *sp, const void *msg, uint16_t req, size_t len, int fd)
 {
 	const union {
 		struct proto_reply_hdr r;
 		struct proto_pool_reply pool;
 		struct proto_block_reply block;
 		struct proto_heap_reply heap;
-	} *m = sp->rx;
+	} *m = msg;
 	const struct proto_pool_desc *pd = NULL;
 	const struct proto_region_desc *rd = NULL;
 	int rc = 0;
@@ -376,6 +400,12 @@ static int conn_apply_descs(shmpool_t *sp, uint16_t req, size_t len, int fd)
 	case PROTO_ALIVE:
 		if (fd >= 0 && (m->r.flags & PROTO_F_ALIVE)) {
 			alive_map(sp, fd);
+			fd = -1;
+		}
+		break;
+	case PROTO_DOORBELL:
+		if (fd >= 0 && (m->r.flags & PROTO_F_CALL)) {
+			doorbell_map(sp, fd);
 			fd = -1;
 		}
 		break;
@@ -419,9 +449,10 @@ static int conn_apply_descs(shmpool_t *sp, uint16_t req, size_t len, int fd)
  * the caller's array.  Holds are recorded even when the grant turns out to
  * be unusable, because the daemon has granted the blocks all the same.
  */
-static void conn_grant_frame(shmpool_t *sp, struct client_pending *p, size_t len)
+static void conn_grant_frame(shmpool_t *sp, struct client_pending *p, const void *msg,
+			     size_t len)
 {
-	const struct proto_block_reply *r = sp->rx;
+	const struct proto_block_reply *r = msg;
 	struct client_pool *cp;
 	int rc = -EBADMSG;
 
@@ -484,9 +515,9 @@ fail:
 }
 
 /* Hand one received message to whoever it is for. */
-static void conn_dispatch(shmpool_t *sp, size_t len, int fd)
+static void conn_dispatch(shmpool_t *sp, const void *msg, size_t len, int fd)
 {
-	const struct proto_reply_hdr *r = sp->rx;
+	const struct proto_reply_hdr *r = msg;
 	struct client_pending *p;
 	uint16_t req;
 	int rc = 0;
@@ -512,7 +543,7 @@ static void conn_dispatch(shmpool_t *sp, size_t len, int fd)
 	}
 	req = (uint16_t)(r->hdr.type & ~PROTO_REPLY);
 	if (r->status >= 0)
-		rc = conn_apply_descs(sp, req, len, fd);
+		rc = conn_apply_descs(sp, msg, req, len, fd);
 	else if (fd >= 0)
 		close(fd);
 	if (!p)
@@ -525,19 +556,19 @@ static void conn_dispatch(shmpool_t *sp, size_t len, int fd)
 		/* An error may come with a body, such as a refused reload's
 		 * report. */
 		if (rc == r->status && len > sizeof(*r) && len <= sizeof(p->reply))
-			memcpy(&p->reply, sp->rx, len);
+			memcpy(&p->reply, msg, len);
 		pending_complete(p, rc);
 		return;
 	}
 	if (req == PROTO_BLOCK_ALLOC || req == PROTO_GROUP_ALLOC) {
-		conn_grant_frame(sp, p, len);
+		conn_grant_frame(sp, p, msg, len);
 		return;
 	}
 	if (len < reply_size(req) || len > sizeof(p->reply)) {
 		pending_complete(p, -EBADMSG);
 		return;
 	}
-	memcpy(&p->reply, sp->rx, len);
+	memcpy(&p->reply, msg, len);
 	pending_complete(p, r->status);
 }
 
@@ -549,12 +580,12 @@ static void reader_begin(shmpool_t *sp)
 }
 
 /* Receive one message as the reader, with the lock released. */
-static long reader_recv(shmpool_t *sp, int *fd)
+static long reader_recv(shmpool_t *sp, int *fd, int flags)
 {
 	*fd = -1;
 	if (sp->reading_plain)
-		return proto_recv_plain(sp->fd, sp->rx, PROTO_MAX_MESSAGE, 0);
-	return proto_recv(sp->fd, sp->rx, PROTO_MAX_MESSAGE, fd, 0);
+		return proto_recv_plain(sp->fd, sp->rx, PROTO_MAX_MESSAGE, flags);
+	return proto_recv(sp->fd, sp->rx, PROTO_MAX_MESSAGE, fd, flags);
 }
 
 /* Give the reader role back, with the lock held again. */
@@ -569,10 +600,12 @@ static void reader_release(shmpool_t *sp)
 static void reader_end(shmpool_t *sp, long n, int fd)
 {
 	reader_release(sp);
-	if (n > 0)
-		conn_dispatch(sp, (size_t)n, fd);
-	else
+	if (n > 0) {
+		sp->sock_got++;
+		conn_dispatch(sp, sp->rx, (size_t)n, fd);
+	} else {
 		conn_lost(sp);
+	}
 }
 
 /* Wait for a call's reply, reading the socket when nobody else does.
@@ -593,7 +626,7 @@ static int conn_wait(shmpool_t *sp, struct client_pending *p)
 		}
 		reader_begin(sp);
 		pthread_mutex_unlock(&sp->lock);
-		n = reader_recv(sp, &fd);
+		n = reader_recv(sp, &fd, 0);
 		pthread_mutex_lock(&sp->lock);
 		reader_end(sp, n, fd);
 	}
@@ -612,10 +645,11 @@ static int conn_send_read(shmpool_t *sp, struct client_pending *p, const void *m
 	int rc, fd = -1;
 
 	reader_begin(sp);
+	sp->sock_sent++;
 	pthread_mutex_unlock(&sp->lock);
 	rc = proto_send(sp->fd, msg, len, -1, MSG_DONTWAIT);
 	if (rc == 0)
-		n = reader_recv(sp, &fd);
+		n = reader_recv(sp, &fd, 0);
 	pthread_mutex_lock(&sp->lock);
 	if (rc == 0) {
 		reader_end(sp, n, fd);
@@ -628,15 +662,177 @@ static int conn_send_read(shmpool_t *sp, struct client_pending *p, const void *m
 	return conn_sent(sp, rc);
 }
 
+#define SLOT_CHECK_MS 100      /* how often a call waiting in the slot checks the daemon */
+
+/* Whether the call thread should be told of the slot: it sleeps. */
+static void doorbell_ring(shmpool_t *sp)
+{
+	if (__atomic_load_n(&sp->alive[PROTO_ALIVE_CALL_IDLE], __ATOMIC_RELAXED)) {
+		__atomic_fetch_add(sp->doorbell, 1, __ATOMIC_RELEASE);
+		futex_wake_shared(sp->doorbell, 1);
+	}
+}
+
+/*
+ * Have the daemon read the free ring now through the call slot (see
+ * proto.h): 0, or -EAGAIN when its call thread does not watch the slot and
+ * PROTO_KICK must go by the socket.
+ */
+static int slot_kick(shmpool_t *sp)
+{
+	struct proto_call *k;
+
+	if (!sp->doorbell)
+		return -EAGAIN;
+	k = &sp->ring->call;
+	__atomic_fetch_add(&k->kick, 1, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!__atomic_load_n(&k->on, __ATOMIC_RELAXED))
+		return -EAGAIN;
+	doorbell_ring(sp);
+	return 0;
+}
+
+/* Whether a call may go through the slot: one at a time, of a kind the
+ * daemon takes there, and not past a free still on its way by the socket. */
+static int slot_usable(const shmpool_t *sp, const struct client_pending *p, const void *msg,
+		       size_t len)
+{
+	return sp->doorbell && !sp->call_busy && len <= PROTO_CALL_MSG_MAX &&
+	       sp->sock_synced >= sp->sock_async && proto_call_allowed(p->type, msg, len) &&
+	       !daemon_gone(sp) &&
+	       /* A reader using recv() would drop an fd the reply may bring
+		* by the socket. */
+	       !(p->fd_reply && sp->reading && sp->reading_plain);
+}
+
+/* Whether the daemon is gone although nothing said so: checked by a call
+ * that waits in the slot, every SLOT_CHECK_MS. */
+static int slot_daemon_lost(shmpool_t *sp)
+{
+	struct pollfd pfd = { .fd = sp->fd, .events = POLLRDHUP };
+
+	if (daemon_gone(sp))
+		return 1;
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLRDHUP | POLLERR));
+}
+
+/* Read what the daemon sent on the socket while the calls used the slot
+ * (errors in frees that did not wait), if nobody else reads. */
+static void slot_drain_socket(shmpool_t *sp)
+{
+	const struct proto_call *k = &sp->ring->call;
+
+	while (!sp->reading && !sp->dead &&
+	       __atomic_load_n(&k->sock_msgs, __ATOMIC_RELAXED) != sp->sock_got) {
+		long n;
+		int fd;
+
+		reader_begin(sp);
+		pthread_mutex_unlock(&sp->lock);
+		n = reader_recv(sp, &fd, MSG_DONTWAIT);
+		pthread_mutex_lock(&sp->lock);
+		if (n == -EAGAIN) {
+			reader_release(sp);
+			break;
+		}
+		reader_end(sp, n, fd);
+	}
+	if (!sp->reading)
+		reader_wanted(sp, NULL);
+}
+
+/*
+ * A call through the slot: write the request, tell the daemon if it must
+ * be told, and sleep on the reply's futex word with the lock released.
+ * The reply is dispatched like one from the socket; one that went by the
+ * socket is waited for there.
+ */
+static int slot_call(shmpool_t *sp, struct client_pending *p, const void *msg, size_t len)
+{
+	struct proto_call *k = &sp->ring->call;
+	uint32_t seq = sp->call_seq + 1, rlen;
+	int rc = 0, got = 0;
+
+	sp->call_busy = 1;
+	memcpy(k->req, msg, len);
+	__atomic_store_n(&k->len, (uint32_t)len, __ATOMIC_RELAXED);
+	__atomic_store_n(&k->seq, seq, __ATOMIC_RELEASE);
+	sp->call_seq = seq;
+	p->slot_wake = &k->reply_seq;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!__atomic_load_n(&k->on, __ATOMIC_RELAXED)) {
+		struct proto_hdr m = {
+			.version = SHMPOOL_PROTO_VERSION,
+			.type = PROTO_CALL,
+			.id = conn_next_id(sp),
+		};
+
+		rc = conn_send(sp, &m, sizeof(m));
+	} else {
+		doorbell_ring(sp);
+	}
+	pthread_mutex_unlock(&sp->lock);
+	while (rc == 0) {
+		uint32_t v = __atomic_load_n(&k->reply_seq, __ATOMIC_ACQUIRE);
+
+		if (v == seq) {
+			got = 1;
+			break;
+		}
+		if (__atomic_load_n(&p->done, __ATOMIC_ACQUIRE))
+			break;
+		if (futex_wait_shared(&k->reply_seq, v, SLOT_CHECK_MS) == -ETIMEDOUT &&
+		    slot_daemon_lost(sp)) {
+			rc = -ECONNRESET;
+			break;
+		}
+	}
+	pthread_mutex_lock(&sp->lock);
+	p->slot_wake = NULL;
+	sp->call_busy = 0;
+	if (rc < 0) {
+		if (rc == -ECONNRESET)
+			conn_lost(sp);
+		return p->done ? p->status : rc;
+	}
+	if (!got || p->done)
+		return p->status;
+	rlen = __atomic_load_n(&k->reply_len, __ATOMIC_RELAXED);
+	if (rlen == PROTO_CALL_BY_SOCKET)
+		return conn_wait(sp, p);
+	if (rlen == PROTO_CALL_CLOSED) {
+		conn_lost(sp);
+		return p->status;
+	}
+	if (rlen > PROTO_CALL_MSG_MAX) {
+		pending_complete(p, -EBADMSG);
+		return p->status;
+	}
+	memcpy(sp->call_rx, k->reply, rlen);
+	conn_dispatch(sp, sp->call_rx, rlen, -1);
+	/* The slot's reply is this call's, whatever it says. */
+	if (!p->done)
+		pending_complete(p, -EPROTO);
+	slot_drain_socket(sp);
+	return p->status;
+}
+
 int client_call(shmpool_t *sp, struct client_pending *p, void *msg, size_t len)
 {
 	struct proto_hdr *hdr = msg;
+	uint64_t sent = sp->sock_sent;
 	int rc;
 
 	pending_add(sp, p, hdr->type);
 	hdr->version = SHMPOOL_PROTO_VERSION;
 	hdr->id = p->id;
 	rc = 0;
+	if (slot_usable(sp, p, msg, len)) {
+		rc = slot_call(sp, p, msg, len);
+		pending_remove(sp, p);
+		return rc;
+	}
 	if (!sp->reading) {
 		rc = conn_send_read(sp, p, msg, len);
 	} else {
@@ -652,6 +848,9 @@ int client_call(shmpool_t *sp, struct client_pending *p, void *msg, size_t len)
 	}
 	if (rc == 0)
 		rc = conn_wait(sp, p);
+	/* Its reply came, so the daemon read everything sent before it. */
+	if (p->done && !sp->dead && sent + 1 > sp->sock_synced)
+		sp->sock_synced = sent + 1;
 	pending_remove(sp, p);
 	return rc;
 }
@@ -747,7 +946,9 @@ static int ring_put(shmpool_t *sp, const void *msg, size_t len)
 {
 	struct proto_ring *r = sp->ring;
 
-	if (!r || ring_kicked(r, msg) || daemon_gone(sp) ||
+	/* A kicked free may still park when the call slot can kick. */
+	if (!r || (ring_kicked(r, msg) && !(sp->doorbell && __atomic_load_n(&r->call.on, __ATOMIC_RELAXED))) ||
+	    daemon_gone(sp) ||
 	    proto_ring_append(r, &sp->ring_tail, __atomic_load_n(&r->head, __ATOMIC_ACQUIRE), msg,
 			      len) < 0)
 		return -EAGAIN;
@@ -759,13 +960,16 @@ static int ring_put(shmpool_t *sp, const void *msg, size_t len)
 int client_send_async(shmpool_t *sp, void *msg, size_t len)
 {
 	struct proto_hdr *hdr = msg;
+	int rc;
 
 	hdr->version = SHMPOOL_PROTO_VERSION;
 	hdr->id = conn_next_id(sp);
 	if (hdr->type == PROTO_BLOCK_FREE || hdr->type == PROTO_HEAP_FREE) {
-		int rc = ring_put(sp, msg, len);
+		rc = ring_put(sp, msg, len);
 
 		if (rc == 0)
+			return 0;
+		if (rc == 1 && slot_kick(sp) == 0)
 			return 0;
 		if (rc == 1) {
 			struct proto_hdr kick = {
@@ -777,7 +981,11 @@ int client_send_async(shmpool_t *sp, void *msg, size_t len)
 			return conn_send(sp, &kick, sizeof(kick));
 		}
 	}
-	return conn_send(sp, msg, len);
+	rc = conn_send(sp, msg, len);
+	/* The next call must not overtake it through the slot. */
+	if (rc == 0)
+		sp->sock_async = sp->sock_sent;
+	return rc;
 }
 
 static void conn_free(shmpool_t *sp)
@@ -809,6 +1017,9 @@ static void conn_free(shmpool_t *sp)
 		munmap(sp->ring, PROTO_RING_SIZE);
 	if (sp->alive)
 		munmap((void *)sp->alive, PROTO_ALIVE_SIZE);
+	if (sp->doorbell)
+		munmap(sp->doorbell, PROTO_DOORBELL_SIZE);
+	free(sp->call_rx);
 	free(sp->regions);
 	free(sp->pools);
 	free(sp->rx);
@@ -823,6 +1034,7 @@ static int conn_hello(shmpool_t *sp)
 {
 	struct proto_hello m;
 	struct client_pending p;
+	uint32_t flags;
 	int rc;
 
 	memset(&m, 0, sizeof(m));
@@ -839,8 +1051,9 @@ static int conn_hello(shmpool_t *sp)
 	if (rc == 0 && p.reply.hello.max_indices > 0 &&
 	    p.reply.hello.max_indices < sp->max_indices)
 		sp->max_indices = p.reply.hello.max_indices;
+	flags = p.reply.hello.r.flags;
 	/* The page matters only to what the free ring holds. */
-	if (rc == 0 && sp->ring && (p.reply.hello.r.flags & PROTO_F_ALIVE)) {
+	if (rc == 0 && sp->ring && (flags & PROTO_F_ALIVE)) {
 		struct proto_hdr a = { .type = PROTO_ALIVE };
 
 		/* Its reply brings the page (conn_apply_descs); a daemon
@@ -849,6 +1062,18 @@ static int conn_hello(shmpool_t *sp)
 		rc = client_call(sp, &p, &a, sizeof(a));
 		if (rc != -ECONNRESET && rc != -ECANCELED)
 			rc = 0;
+	}
+	/* The slot needs the page: the daemon tells of its sleep there. */
+	if (rc == 0 && sp->alive && (flags & PROTO_F_CALL)) {
+		struct proto_hdr d = { .type = PROTO_DOORBELL };
+
+		sp->call_rx = malloc(PROTO_CALL_MSG_MAX);
+		client_pending_init(&p);
+		if (sp->call_rx)
+			rc = client_call(sp, &p, &d, sizeof(d));
+		if (rc != -ECONNRESET && rc != -ECANCELED)
+			rc = 0;
+		sp->call_seq = __atomic_load_n(&sp->ring->call.seq, __ATOMIC_RELAXED);
 	}
 	client_conn_leave(sp);
 	return rc;

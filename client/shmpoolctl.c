@@ -1061,7 +1061,7 @@ static int cmd_clients(struct ctl *ctl, const struct cmd_args *a)
 
 static int stats_print(struct ctl *ctl, const struct proto_stats_reply *s)
 {
-	char b[32], n[8][24], reclaimed[16], scrubbed[16];
+	char b[32], n[9][24], reclaimed[16], scrubbed[16];
 	struct table t;
 
 	table_init(&t, 2, NULL, "ll");
@@ -1076,6 +1076,7 @@ static int stats_print(struct ctl *ctl, const struct proto_stats_reply *s)
 	kv_row(&t, "bad messages", fmt_u64(n[6], s->bad_messages));
 	kv_row(&t, "refusals", fmt_u64(n[7], s->refusals));
 	kv_row(&t, "scrubbed", fmt_size(scrubbed, s->scrubbed_bytes));
+	kv_row(&t, "slot calls", fmt_u64(n[8], s->calls));
 	return ctl_table(ctl, &t);
 }
 
@@ -1095,6 +1096,7 @@ static void stats_json(const struct proto_stats_reply *s)
 	json_u64(&j, "bad_messages", s->bad_messages);
 	json_u64(&j, "refusals", s->refusals);
 	json_u64(&j, "scrubbed_bytes", s->scrubbed_bytes);
+	json_u64(&j, "calls", s->calls);
 	json_close(&j, '}');
 }
 
@@ -1153,6 +1155,8 @@ static void prom_counters(const struct prom *pr)
 		  offsetof(struct proto_stats_reply, refusals) },
 		{ "shmpool_scrubbed_bytes_total", "Bytes zeroed between owners.",
 		  offsetof(struct proto_stats_reply, scrubbed_bytes) },
+		{ "shmpool_calls_total", "Requests served through call slots.",
+		  offsetof(struct proto_stats_reply, calls) },
 	};
 	const unsigned char *base = (const unsigned char *)&pr->stats;
 

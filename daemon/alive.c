@@ -137,5 +137,6 @@ int alive_start(struct server *srv)
 		return rc;
 	}
 	srv->alive_fd = fd;
+	srv->alive_page = alive_word;
 	return 0;
 }

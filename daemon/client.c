@@ -75,6 +75,7 @@ static struct {
 
 static void on_poll(uv_poll_t *h, int status, int events);
 static void txq_send_conn(struct conn *c);
+static int conn_send_socket(struct conn *c, const void *buf, size_t len, int fd);
 
 static void read_comm(struct conn *c)
 {
@@ -177,6 +178,16 @@ void conn_close(struct conn *c)
 
 	if (c->closing)
 		return;
+	if (!server_in_loop(srv)) {
+		/* The call thread cannot close handles: it hangs up, and the
+		 * loop closes the connection when it sees the hang-up. */
+		if (!c->hung_up) {
+			c->hung_up = 1;
+			call_hang_up(c);
+			shutdown(c->fd, SHUT_RDWR);
+		}
+		return;
+	}
 	/* Frees it parked, and blocks it cached, are frees, not memory
 	 * reclaimed from the dead.  From here on a client still there sends
 	 * its frees (and learns the daemon is gone) rather than keep them. */
@@ -211,6 +222,12 @@ static void conn_update_poll(struct conn *c)
 	int want = (c->reload_gen ? 0 : UV_READABLE) | UV_DISCONNECT |
 		   (c->outq ? UV_WRITABLE : 0);
 
+	if (!server_in_loop(c->srv)) {
+		c->poll_dirty = 1;
+		server_defer(c->srv);
+		return;
+	}
+	c->poll_dirty = 0;
 	if (want != c->poll_events) {
 		c->poll_events = want;
 		uv_poll_start(&c->poll, want, on_poll);
@@ -219,7 +236,7 @@ static void conn_update_poll(struct conn *c)
 
 void conn_repoll(struct conn *c)
 {
-	if (!c->closing)
+	if (!c->closing && !c->hung_up)
 		conn_update_poll(c);
 }
 
@@ -340,8 +357,35 @@ void conn_flush_replies(void)
  */
 int conn_send(struct conn *c, const void *buf, size_t len, int fd)
 {
-	if (c->closing)
+	const struct proto_reply_hdr *r = buf;
+	int rc, by_socket = 0;
+
+	if (c->closing || c->hung_up)
 		return -ENOTCONN;
+	if (c->call_open && len >= sizeof(r->hdr) && r->hdr.id == c->call_id) {
+		/* The answer to the call in c's slot goes there, after what
+		 * is staged for the socket (sock_msgs counts it). */
+		if (fd < 0 && !(len >= sizeof(*r) && (r->flags & PROTO_F_MORE))) {
+			if (c->tx_head != TX_NONE)
+				txq_send_conn(c);
+			if (c->closing || c->hung_up)
+				return -ENOTCONN;
+			if (call_answer(c, buf, len) == 0)
+				return 0;
+		}
+		c->call_open = 0;
+		by_socket = 1;
+	}
+	rc = conn_send_socket(c, buf, len, fd);
+	if (by_socket && !c->closing && !c->hung_up)
+		call_by_socket(c);
+	return rc;
+}
+
+/* conn_send's way to the socket. */
+static int conn_send_socket(struct conn *c, const void *buf, size_t len, int fd)
+{
+	c->sock_msgs++;
 	if (fd < 0 && txq.n < TX_ENTRIES && txq.used + len <= TX_BYTES) {
 		uint32_t i = txq.n++;
 
@@ -544,6 +588,8 @@ static void handle_hello(struct conn *c, const struct proto_hello *m)
 	}
 	if (c->srv->alive_fd >= 0)
 		r.r.flags |= PROTO_F_ALIVE;
+	if (c->ring && c->srv->calls_running)
+		r.r.flags |= PROTO_F_CALL;
 	conn_send(c, &r, sizeof(r), fd);
 	if (fd >= 0)
 		close(fd);
@@ -562,6 +608,21 @@ static void handle_alive(struct conn *c, uint32_t id)
 	conn_reply_init(&r, PROTO_ALIVE, id, 0);
 	r.flags = PROTO_F_ALIVE;
 	conn_send(c, &r, sizeof(r), c->srv->alive_fd);
+}
+
+/* The doorbell page's fd, or -EOPNOTSUPP when c has no call slot. */
+static void handle_doorbell(struct conn *c, uint32_t id)
+{
+	struct proto_reply_hdr r;
+
+	if (!c->ring || !c->srv->calls_running) {
+		conn_send_status(c, PROTO_DOORBELL | PROTO_REPLY, id, -EOPNOTSUPP);
+		return;
+	}
+	memset(&r, 0, sizeof(r));
+	conn_reply_init(&r, PROTO_DOORBELL, id, 0);
+	r.flags = PROTO_F_CALL;
+	conn_send(c, &r, sizeof(r), c->srv->doorbell_fd);
 }
 
 static void send_pool_reply(struct conn *c, uint16_t type, uint32_t id, struct dpool *p)
@@ -876,7 +937,8 @@ static int wants_no_reply(const void *msg, size_t len)
 {
 	const struct proto_hdr *hdr = msg;
 
-	return is_async_free(msg, len) || (len == sizeof(*hdr) && hdr->type == PROTO_KICK);
+	return is_async_free(msg, len) ||
+	       (len == sizeof(*hdr) && (hdr->type == PROTO_KICK || hdr->type == PROTO_CALL));
 }
 
 /* Whether a request reports or depends on what clients hold, so that frees
@@ -900,6 +962,8 @@ static int reads_rings(int type, const void *msg, size_t len)
 	case PROTO_SYNC:
 	case PROTO_KICK:
 	case PROTO_ALIVE:
+	case PROTO_DOORBELL:
+	case PROTO_CALL:
 		return 0;
 	default:
 		return 1;
@@ -1009,6 +1073,14 @@ static void conn_dispatch(struct conn *c, size_t len)
 	case PROTO_ALIVE:
 		handle_alive(c, id);
 		break;
+	case PROTO_DOORBELL:
+		handle_doorbell(c, id);
+		break;
+	case PROTO_CALL:
+		/* The client waits on its slot, which the call thread had
+		 * stopped watching. */
+		call_activate(c);
+		break;
 	}
 }
 
@@ -1047,6 +1119,17 @@ void conn_feed(struct conn *c, const void *buf, size_t len)
 	conn_flush_replies();
 }
 
+void conn_serve_call(struct conn *c, const void *msg, size_t len)
+{
+	int type = proto_check_request(msg, len);
+
+	if (type >= 0 && !proto_call_allowed(type, msg, len)) {
+		conn_send_status(c, PROTO_ERROR, c->call_id, -EPROTO);
+		return;
+	}
+	conn_handle(c, msg, len);
+}
+
 int conn_ring_message(struct conn *c, const void *msg, size_t len)
 {
 	int type = proto_check_request(msg, len);
@@ -1069,6 +1152,7 @@ int conn_read(struct conn *c)
 
 	for (int run = 0; run < RX_FREE_RUN && !c->closing && !c->reload_gen; run++) {
 		long n = proto_recv_plain(c->fd, rxbuf.bytes, sizeof(rxbuf.bytes), MSG_DONTWAIT);
+		int no_reply;
 
 		if (n == -EAGAIN)
 			return run > 0;
@@ -1083,8 +1167,9 @@ int conn_read(struct conn *c)
 			conn_close(c);
 			return 1;
 		}
+		no_reply = wants_no_reply(rxbuf.bytes, (size_t)n);
 		conn_handle(c, rxbuf.bytes, (size_t)n);
-		if (!wants_no_reply(rxbuf.bytes, (size_t)n)) {
+		if (!no_reply) {
 			/* Only a reply wakes the client to send more: a request
 			 * that became a wait does not count. */
 			if (c->tx_head != TX_NONE && srv->answered != c) {
@@ -1150,12 +1235,15 @@ void conn_read_ahead(struct server *srv)
 static void on_poll(uv_poll_t *h, int status, int events)
 {
 	struct conn *c = h->data;
+	struct server *srv = c->srv;
 
+	pthread_mutex_lock(&srv->lock);
 	if (c->closing)
-		return;
-	if (status < 0) {
+		goto out;
+	/* Hung up by the call thread, which could not close it. */
+	if (status < 0 || c->hung_up) {
 		conn_close(c);
-		return;
+		goto out;
 	}
 	if (events & UV_WRITABLE)
 		conn_flush(c);
@@ -1163,4 +1251,6 @@ static void on_poll(uv_poll_t *h, int status, int events)
 		conn_read(c);
 	if (!c->closing && (events & UV_DISCONNECT) && !(events & UV_READABLE))
 		conn_close(c);
+out:
+	pthread_mutex_unlock(&srv->lock);
 }

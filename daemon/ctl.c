@@ -285,6 +285,7 @@ void ctl_stats(struct conn *c, const struct proto_hdr *m)
 	r.uptime_ms = uv_now(srv->loop) - srv->started_ms;
 	r.refusals = srv->stats.refusals;
 	r.scrubbed_bytes = srv->stats.scrubbed_bytes;
+	r.calls = srv->stats.calls;
 	conn_send(c, &r, sizeof(r), -1);
 }
 

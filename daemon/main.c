@@ -252,6 +252,10 @@ int main(int argc, char **argv)
 		log_warning("no alive page for clients: %s", strerror(-rc));
 	uv_loop_init(&loop);
 	server_start(&srv, &loop);
+	/* Without it every request comes by the socket. */
+	rc = calls_start(&srv);
+	if (rc < 0)
+		log_warning("no call slots for clients: %s", strerror(-rc));
 	sigprocmask(SIG_UNBLOCK, &sigs, NULL);
 	report_ready(notify_fd, 0);
 #ifdef HAVE_SYSTEMD

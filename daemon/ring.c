@@ -87,6 +87,7 @@ void ring_kick_close(struct conn *c)
 
 void ring_close(struct conn *c)
 {
+	call_forget(c);
 	/* A client that frees after the hang-up then sends, and learns. */
 	ring_kick_close(c);
 	if (c->ring)
@@ -102,6 +103,7 @@ int ring_hang_up(struct conn *c, const char *why)
 		   (unsigned long long)c->id, (int)c->pid, c->comm, why);
 	c->srv->stats.bad_messages++;
 	c->ring_broken = 1;
+	call_hang_up(c);
 	shutdown(c->fd, SHUT_RDWR);
 	return -EBADMSG;
 }
@@ -243,7 +245,7 @@ static int ring_tighten_key(struct server *srv, const struct dpool *p)
 		srv->ring_tight_cap = n;
 	}
 	t = &srv->ring_tight[key];
-	t->ms = uv_now(srv->loop);
+	t->ms = uv_hrtime() / 1000000;  /* the call thread may be here */
 	if (t->on)
 		return 0;
 	t->on = 1;
@@ -311,7 +313,7 @@ void ring_relax(struct server *srv)
 
 	if (srv->ring_ntight == 0)
 		return;
-	now = uv_now(srv->loop);
+	now = uv_hrtime() / 1000000;
 	if (now - srv->ring_relax_ms < RING_RELAX_SCAN_MS)
 		return;
 	srv->ring_relax_ms = now;

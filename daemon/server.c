@@ -29,6 +29,7 @@ struct reload_job;
 static int server_apply_config(struct server *srv, struct reload_job *job, char *report,
 			       size_t len);
 static void on_accept(uv_poll_t *h, int status, int events);
+static void server_accept(struct server *srv);
 static void on_timer(uv_timer_t *t);
 
 int server_add_pool(struct server *srv, struct layout_pool *lp)
@@ -64,6 +65,8 @@ int server_prepare(struct server *srv)
 
 	srv->listen_fd = -1;
 	srv->alive_fd = -1;
+	srv->doorbell_fd = -1;
+	pthread_mutex_init(&srv->lock, NULL);
 	srv->euid = geteuid();
 	admin_group_resolve(srv);
 	srv->next_conn_id = 1;
@@ -88,14 +91,51 @@ int server_prepare(struct server *srv)
  * before the loop blocks, and after each round of I/O callbacks. */
 static void on_flush_prepare(uv_prepare_t *h)
 {
+	struct server *srv = h->data;
+
+	pthread_mutex_lock(&srv->lock);
 	conn_flush_replies();
-	ring_relax(h->data);
+	ring_relax(srv);
+	pthread_mutex_unlock(&srv->lock);
 }
 
 static void on_flush_check(uv_check_t *h)
 {
+	struct server *srv = h->data;
+
+	pthread_mutex_lock(&srv->lock);
 	conn_flush_replies();
-	conn_read_ahead(h->data);
+	conn_read_ahead(srv);
+	pthread_mutex_unlock(&srv->lock);
+}
+
+int server_in_loop(const struct server *srv)
+{
+	return !srv->calls_running || pthread_equal(pthread_self(), srv->loop_thread);
+}
+
+void server_defer(struct server *srv)
+{
+	uv_async_send(&srv->defer_async);
+}
+
+/* The libuv work the call thread left (see call.c). */
+static void on_defer(uv_async_t *h)
+{
+	struct server *srv = h->data;
+
+	pthread_mutex_lock(&srv->lock);
+	if (srv->timer_dirty) {
+		srv->timer_dirty = 0;
+		server_arm_timer(srv);
+	}
+	for (uint32_t i = 0; i < srv->nconns_cap; i++) {
+		struct conn *c = srv->conns[i];
+
+		if (c && c->poll_dirty)
+			conn_repoll(c);
+	}
+	pthread_mutex_unlock(&srv->lock);
 }
 
 /* Start serving on loop: signals, the wait timer, the reply flush, and the
@@ -103,7 +143,10 @@ static void on_flush_check(uv_check_t *h)
 void server_start(struct server *srv, uv_loop_t *loop)
 {
 	srv->loop = loop;
+	srv->loop_thread = pthread_self();
 	srv->started_ms = uv_now(loop);
+	uv_async_init(loop, &srv->defer_async, on_defer);
+	srv->defer_async.data = srv;
 	scrub_init();
 	uv_timer_init(loop, &srv->timer);
 	uv_prepare_init(loop, &srv->flush_prepare);
@@ -301,6 +344,13 @@ static void on_accept(uv_poll_t *h, int status, int events)
 	(void)events;
 	if (status < 0)
 		return;
+	pthread_mutex_lock(&srv->lock);
+	server_accept(srv);
+	pthread_mutex_unlock(&srv->lock);
+}
+
+static void server_accept(struct server *srv)
+{
 	for (int i = 0; i < 64; i++) {
 		struct conn *c;
 		int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -356,6 +406,11 @@ void server_arm_timer(struct server *srv)
 	struct deadline_entry *e = deadline_first(&srv->deadlines);
 	uint64_t now;
 
+	if (!server_in_loop(srv)) {
+		srv->timer_dirty = 1;
+		server_defer(srv);
+		return;
+	}
 	if (!e) {
 		uv_timer_stop(&srv->timer);
 		return;
@@ -370,12 +425,14 @@ static void on_timer(uv_timer_t *t)
 	struct server *srv = t->data;
 	struct deadline_entry *e;
 
+	pthread_mutex_lock(&srv->lock);
 	while ((e = deadline_first(&srv->deadlines)) && e->when <= now_ms()) {
 		struct waiter *w = (struct waiter *)((char *)e - offsetof(struct waiter, dl));
 
 		dpool_waiter_expired(srv, w);
 	}
 	server_arm_timer(srv);
+	pthread_mutex_unlock(&srv->lock);
 }
 
 static void on_close_noop(uv_handle_t *h)
@@ -390,6 +447,7 @@ void server_stop(struct server *srv)
 	if (!srv->running)
 		return;
 	srv->running = 0;
+	calls_stop(srv);
 	reload_abandon(srv);
 	for (uint32_t i = 0; i < srv->nconns_cap; i++)
 		if (srv->conns[i])
@@ -397,6 +455,7 @@ void server_stop(struct server *srv)
 	uv_poll_stop(&srv->listen_poll);
 	uv_close((uv_handle_t *)&srv->listen_poll, on_close_noop);
 	uv_close((uv_handle_t *)&srv->timer, on_close_noop);
+	uv_close((uv_handle_t *)&srv->defer_async, on_close_noop);
 	conn_flush_replies();
 	uv_close((uv_handle_t *)&srv->flush_prepare, on_close_noop);
 	uv_close((uv_handle_t *)&srv->flush_check, on_close_noop);
@@ -412,6 +471,7 @@ void server_free(struct server *srv)
 		close(srv->alive_fd);
 		srv->alive_fd = -1;
 	}
+	calls_fini(srv);
 	if (srv->listen_fd >= 0) {
 		close(srv->listen_fd);
 		if (!srv->listen_activated)
@@ -448,14 +508,16 @@ static void on_signal(uv_signal_t *h, int signum)
 {
 	struct server *srv = h->data;
 
+	pthread_mutex_lock(&srv->lock);
 	if (signum == SIGHUP) {
 		log_notice("SIGHUP: reloading");
 		server_reload(srv, NULL, 0);
-		return;
+	} else {
+		log_notice("%s: shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+		srv->exit_code = 0;
+		server_stop(srv);
 	}
-	log_notice("%s: shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
-	srv->exit_code = 0;
-	server_stop(srv);
+	pthread_mutex_unlock(&srv->lock);
 }
 
 /* Resolve a group name or number; -ENOENT if there is no such group. */
@@ -650,6 +712,7 @@ static void reload_work(uv_work_t *w)
 }
 
 static void reload_start(struct server *srv);
+static void reload_finish(struct server *srv, struct reload_job *job, int status);
 
 static void reload_answer(struct conn *c, uint32_t id, int rc, const char *report)
 {
@@ -679,6 +742,16 @@ static void reload_done(uv_work_t *w, int status)
 {
 	struct reload_job *job = w->data;
 	struct server *srv = job->srv;
+
+	if (srv)
+		pthread_mutex_lock(&srv->lock);
+	reload_finish(srv, job, status);
+	if (srv)
+		pthread_mutex_unlock(&srv->lock);
+}
+
+static void reload_finish(struct server *srv, struct reload_job *job, int status)
+{
 	char report[PROTO_REPORT_MAX];
 	int rc;
 

@@ -5,6 +5,7 @@
 #ifndef SHMPOOL_SHMPOOLD_H
 #define SHMPOOL_SHMPOOLD_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <uv.h>
@@ -156,6 +157,16 @@ struct conn {
 	uint32_t ahead_misses;       /* read-aheads in a row that found nothing */
 	uint64_t reload_gen;         /* the reload it waits for, not read meanwhile; 0 none */
 	uint32_t reload_id;          /* the id of its RELOAD request */
+	int hung_up;                 /* shut down off the loop; the loop closes it */
+	int poll_dirty;              /* its poll must be updated by the loop */
+	/* The call slot (call.c). */
+	uint32_t call_seen;          /* seq of the last request read from it */
+	uint32_t call_kick_seen;
+	uint32_t call_id;            /* id of the request read and not answered */
+	int call_open;               /* that request is not answered yet */
+	uint32_t call_active;        /* index in srv->call_active + 1; 0: not there */
+	uint64_t call_ms;            /* clock of its last request or kick */
+	uint32_t sock_msgs;          /* messages given to its socket */
 };
 
 /* A pool, or the heap, whose frees the rings' kick words ask for at once. */
@@ -175,9 +186,16 @@ struct stats {
 	uint64_t bad_messages;
 	uint64_t refusals;
 	uint64_t scrubbed_bytes;
+	uint64_t calls;              /* requests served through call slots */
 };
 
 struct server {
+	/* Guards everything here and every connection: held by the loop in
+	 * each callback and by the call thread while it serves (call.c). */
+	pthread_mutex_t lock;
+	pthread_t loop_thread;
+	uv_async_t defer_async;      /* the call thread asks the loop for libuv work */
+	int timer_dirty;             /* the wait timer must be armed again */
 	uv_loop_t *loop;
 	uv_poll_t listen_poll;
 	uv_signal_t sigterm, sigint, sighup;
@@ -231,6 +249,17 @@ struct server {
 	uint32_t ring_tight_cap;
 	uint32_t ring_ntight;        /* keys whose kick is set */
 	uint64_t ring_relax_ms;      /* loop clock of the last relax scan */
+	uint32_t *alive_page;        /* the daemon's mapping of the alive page */
+	/* The call thread (call.c). */
+	int calls_running;
+	int calls_stop;
+	pthread_t call_thread;
+	int doorbell_fd;
+	uint32_t *doorbell;
+	struct conn **call_active;   /* connections whose slot it watches */
+	uint32_t ncall_active;
+	uint32_t call_active_cap;
+	uint64_t call_relax_ms;
 };
 
 /* A live region by id; NULL for an unknown id or a region retired by a
@@ -261,6 +290,10 @@ int server_socket_perms(struct server *srv);
 int server_add_conn(struct server *srv, struct conn *c);
 void server_conn_closed(struct server *srv, struct conn *c);
 void server_arm_timer(struct server *srv);
+/* Whether the caller is the loop's thread: only it may call libuv. */
+int server_in_loop(const struct server *srv);
+/* From the call thread: have the loop do the libuv work it left. */
+void server_defer(struct server *srv);
 int server_add_pool(struct server *srv, struct layout_pool *lp);
 int server_destroy_pool(struct server *srv, const char *name);
 int server_may_admin(const struct server *srv, const struct conn *c);
@@ -279,6 +312,9 @@ void conn_read_ahead(struct server *srv);
 int conn_ring_message(struct conn *c, const void *msg, size_t len);
 int conn_send(struct conn *c, const void *buf, size_t len, int fd);
 int conn_send_status(struct conn *c, uint16_t type, uint32_t id, int status);
+/* Serve a request read from c's call slot (call.c) as one from the socket;
+ * its reply goes back to the slot. */
+void conn_serve_call(struct conn *c, const void *msg, size_t len);
 void conn_reply_init(struct proto_reply_hdr *r, uint16_t req_type, uint32_t id, int status);
 void conn_notify_error(struct conn *c, uint32_t id, int status, uint32_t region_id,
 		       uint64_t offset);
@@ -395,6 +431,26 @@ void ring_kick_init(struct conn *c);
 /* Once a loop iteration: let clients park frees again after a quiet spell. */
 void ring_relax(struct server *srv);
 void ring_fini(struct server *srv);
+
+/* call.c: the call slots and the thread that serves them (see proto.h) */
+/* Start the call thread: needs the alive page.  -errno if it cannot. */
+int calls_start(struct server *srv);
+/* Stop it; called from the loop with srv->lock held. */
+void calls_stop(struct server *srv);
+void calls_fini(struct server *srv);
+/* Serve what c's slot holds (a request, a kick): 1 if there was any. */
+int call_serve(struct conn *c);
+/* Watch c's slot from now on, and serve what it holds (PROTO_CALL). */
+void call_activate(struct conn *c);
+/* Answer c's open call in its slot with msg: 0, or -EMSGSIZE if it does not
+ * fit (the caller sends it on the socket and then calls call_by_socket). */
+int call_answer(struct conn *c, const void *msg, size_t len);
+void call_by_socket(struct conn *c);
+/* c is being hung up: tell an open call, and the client to use the
+ * socket (the slot stays listed until the loop closes c). */
+void call_hang_up(struct conn *c);
+/* c is going away: stop watching its slot and tell an open call. */
+void call_forget(struct conn *c);
 
 /* alive.c: start the thread of the alive page and set srv->alive_fd; call
  * after any fork.  -errno if the kernel lacks what it needs. */

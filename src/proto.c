@@ -50,6 +50,8 @@ static const struct proto_size request_sizes[PROTO_TYPE_LAST + 1] = {
 	[PROTO_SYNC] = FIXED(proto_hdr),
 	[PROTO_KICK] = FIXED(proto_hdr),
 	[PROTO_ALIVE] = FIXED(proto_hdr),
+	[PROTO_DOORBELL] = FIXED(proto_hdr),
+	[PROTO_CALL] = FIXED(proto_hdr),
 };
 
 int proto_ring_append(struct proto_ring *r, uint32_t *tail, uint32_t head, const void *msg,
@@ -107,6 +109,28 @@ int proto_check_request(const void *buf, size_t len)
 			return -EBADMSG;
 	}
 	return hdr.type;
+}
+
+int proto_call_allowed(int type, const void *buf, size_t len)
+{
+	switch (type) {
+	case PROTO_BLOCK_ALLOC:
+	case PROTO_GROUP_ALLOC:
+	case PROTO_HEAP_ALLOC:
+	case PROTO_HEAP_REALLOC:
+	case PROTO_REF:
+	case PROTO_SET_PRIORITY:
+	case PROTO_POOL_STAT:
+		return 1;
+	case PROTO_BLOCK_FREE:
+		return len >= sizeof(struct proto_block_free) &&
+		       (((const struct proto_block_free *)buf)->flags & PROTO_F_SYNC);
+	case PROTO_HEAP_FREE:
+		return len >= sizeof(struct proto_heap_free) &&
+		       (((const struct proto_heap_free *)buf)->flags & PROTO_F_SYNC);
+	default:
+		return 0;
+	}
 }
 
 int proto_name(char *dst, const char name[PROTO_NAME_MAX], int nonempty)

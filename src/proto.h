@@ -36,7 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SHMPOOL_PROTO_VERSION 5
+#define SHMPOOL_PROTO_VERSION 6
 
 #define PROTO_NAME_MAX 64                       /* names, NUL included */
 #define PROTO_REF_SIZE 16
@@ -75,7 +75,9 @@ enum proto_type {
 	PROTO_SYNC,                             /* no effect: replied at once, in order */
 	PROTO_KICK,                             /* no reply: read my free ring now */
 	PROTO_ALIVE,                            /* the reply carries the alive page */
-	PROTO_TYPE_LAST = PROTO_ALIVE,
+	PROTO_DOORBELL,                         /* the reply carries the doorbell page */
+	PROTO_CALL,                             /* no reply: serve my call slot now */
+	PROTO_TYPE_LAST = PROTO_CALL,
 
 	/* Daemon to client, unsolicited. */
 	PROTO_NOTIFY_ERROR = 0x7f00,            /* an error found in a fire-and-forget free */
@@ -92,6 +94,7 @@ enum proto_type {
 #define PROTO_F_READ_ONLY  0x40u  /* region descriptor: the fd is read-only */
 #define PROTO_F_RING       0x80u  /* hello reply: the free ring's memfd is attached */
 #define PROTO_F_ALIVE      0x100u /* hello reply: ALIVE is answered; its reply: the fd */
+#define PROTO_F_CALL       0x200u /* hello reply: DOORBELL is answered; its reply: the fd */
 
 /*
  * The alive page: a sealed memfd of PROTO_ALIVE_SIZE bytes that clients can
@@ -104,6 +107,45 @@ enum proto_type {
  */
 #define PROTO_ALIVE_SIZE 4096u
 #define PROTO_ALIVE_TID_MASK 0x3fffffffu
+#define PROTO_ALIVE_CALL_IDLE 16u       /* uint32_t index: the call thread sleeps */
+
+/*
+ * The call slot: one request at a time of a connection travels through
+ * shared memory instead of the socket.  It lives in the free ring's memfd
+ * (struct proto_call).  The client writes the request, its length, then
+ * seq + 1 (release), and after a full fence reads `on` and the alive page's
+ * call-idle word: when `on` is 0 the daemon does not watch the slot, and
+ * the client sends PROTO_CALL on the socket; when the call thread sleeps,
+ * the client adds 1 to the doorbell word (a 4 KiB memfd every client maps,
+ * PROTO_DOORBELL) and wakes it with FUTEX_WAKE.  The daemon copies the
+ * request out, checks it as if the socket had brought it, and answers in
+ * reply: its length, the count of messages it has sent on the socket so
+ * far (sock_msgs), then reply_seq = seq (release) and FUTEX_WAKE on it.  A
+ * reply that carries an fd or does not fit goes on the socket instead and
+ * reply_len says PROTO_CALL_BY_SOCKET; PROTO_CALL_CLOSED says the daemon
+ * hung up.  A request that waits is answered in the slot when it ends.
+ * Only the types proto_call_allowed accepts may use the slot.  kick works
+ * like PROTO_KICK: the client bumps it (and rings the doorbell) to have its
+ * free ring read now.
+ */
+#define PROTO_CALL_MSG_MAX 4032u                /* request or reply bytes */
+#define PROTO_CALL_BY_SOCKET 0xfffffffeu
+#define PROTO_CALL_CLOSED 0xffffffffu
+#define PROTO_DOORBELL_SIZE 4096u
+
+struct proto_call {
+	uint32_t seq;                           /* client: requests written */
+	uint32_t len;                           /* client: bytes of req */
+	uint32_t kick;                          /* client: read my free ring */
+	uint32_t pad0[13];
+	unsigned char req[PROTO_CALL_MSG_MAX];
+	uint32_t reply_seq;                     /* daemon: seq of the request answered */
+	uint32_t reply_len;
+	uint32_t sock_msgs;                     /* daemon: messages sent on the socket */
+	uint32_t on;                            /* daemon: the call thread watches seq */
+	uint32_t pad1[12];
+	unsigned char reply[PROTO_CALL_MSG_MAX];
+};
 
 /*
  * The free ring, shared by one client and the daemon.  Positions are byte
@@ -114,7 +156,7 @@ enum proto_type {
  * read them and keeps its own copy of both, so a client that scribbles on
  * the header only breaks its own ring, which the daemon then hangs up on.
  */
-#define PROTO_RING_SIZE 28672u                  /* bytes of the memfd */
+#define PROTO_RING_SIZE 36864u                  /* bytes of the memfd */
 #define PROTO_RING_DATA 16384u                  /* record area, a power of two */
 #define PROTO_RING_MSG_MAX 1024u                /* largest message a record holds */
 #define PROTO_RING_WRAP 0xffffffffu
@@ -150,6 +192,7 @@ struct proto_ring {
 	uint64_t kick_pool[PROTO_RING_KICK_POOLS / 64];
 	unsigned char data[PROTO_RING_DATA];
 	uint32_t stock[PROTO_STOCK_LANES][PROTO_STOCK_SLOTS];
+	struct proto_call call;                 /* see above */
 };
 
 struct proto_ring_rec {
@@ -160,6 +203,8 @@ struct proto_ring_rec {
 _Static_assert(sizeof(struct proto_ring) == PROTO_RING_SIZE, "ring layout");
 _Static_assert(offsetof(struct proto_ring, data) == 4096, "ring data on its own page");
 _Static_assert(offsetof(struct proto_ring, stock) % 4096 == 0, "stock on its own pages");
+_Static_assert(offsetof(struct proto_ring, call) % 4096 == 0, "call slot on its own pages");
+_Static_assert(offsetof(struct proto_call, reply_seq) == 4096, "reply on its own page");
 
 struct proto_hdr {
 	uint16_t version;
@@ -505,6 +550,7 @@ struct proto_stats_reply {                      /* PROTO_STATS; request: proto_h
 	uint64_t uptime_ms;
 	uint64_t refusals;                      /* access, quota and limit refusals */
 	uint64_t scrubbed_bytes;
+	uint64_t calls;                         /* requests served through call slots */
 };
 
 #define PROTO_MAP_POOL 1u
@@ -585,6 +631,12 @@ int proto_request_size(uint16_t type, size_t *min, size_t *max);
  * (unknown type).
  */
 int proto_check_request(const void *buf, size_t len);
+
+/* Whether a request of type type (checked by proto_check_request) may use
+ * the call slot: one that is answered with one reply and changes nothing
+ * but allocations.  Frees that want no reply, introspection and
+ * administration go on the socket. */
+int proto_call_allowed(int type, const void *buf, size_t len);
 
 /* Copy a name field into a C string: -EINVAL unless NUL-terminated, and,
  * when nonempty is set, non-empty. */

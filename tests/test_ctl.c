@@ -553,9 +553,12 @@ static void test_stats(void **state)
 	shmpool_pool_t *small2 = NULL;
 	struct shmpool_pool_stat st;
 	char want[1024], line[128];
+	int polls;
 
 	(void)state;
-	/* 3 allocs and a free; 2 blocks reclaimed from a connection that went
+	/* Requests through the call slots: the two blocks_alloc of small, the
+	 * polls, big's blocks_alloc and block_alloc and the heap alloc.
+	 * 3 allocs and a free; 2 blocks reclaimed from a connection that went
 	 * away; 8 allocs, a timeout and 8 frees on big; a heap failure. */
 	assert_int_equal(shmpool_blocks_alloc(small, 3, b, SHMPOOL_NO_WAIT), 0);
 	assert_int_equal(shmpool_block_free(small, b[0]), 0);
@@ -567,7 +570,7 @@ static void test_stats(void **state)
 	assert_int_equal(shmpool_blocks_alloc(small2, 2, b + 3, SHMPOOL_NO_WAIT), 0);
 	shmpool_pool_close(small2);
 	shmpool_disconnect(c2);
-	for (int i = 0; i < 2000; i++) {
+	for (polls = 1; polls <= 2000; polls++) {
 		assert_int_equal(shmpool_pool_stat(small, &st), 0);
 		if (st.num_used == 2)
 			break;
@@ -593,14 +596,15 @@ static void test_stats(void **state)
 		 "refused connections  0\n"
 		 "bad messages         0\n"
 		 "refusals             0\n"
-		 "scrubbed             0 B\n");
+		 "scrubbed             0 B\n"
+		 "slot calls           %d\n", polls + 5);
 	expect_run(0, want, "");
 	CTL("stats", "--json");
 	expect_jq(".allocs == 13 and .frees == 11 and .failures == 1 and .timeouts == 1 "
 		  "and .reclaimed_bytes == 128 and .connections == 5 "
 		  "and .refused_connections == 0 and .bad_messages == 0 "
-		  "and .refusals == 0 and .scrubbed_bytes == 0 "
-		  "and (.uptime_ms | type) == \"number\" and (keys | length) == 11");
+		  "and .refusals == 0 and .scrubbed_bytes == 0 and .calls == %d "
+		  "and (.uptime_ms | type) == \"number\" and (keys | length) == 12", polls + 5);
 
 	CTL("stats", "--prometheus");
 	assert_int_equal(r.status, 0);
@@ -614,6 +618,9 @@ static void test_stats(void **state)
 	assert_non_null(strstr(r.out, "\nshmpool_alloc_timeouts_total 1\n"));
 	assert_non_null(strstr(r.out, "\nshmpool_reclaimed_bytes_total 128\n"));
 	assert_non_null(strstr(r.out, "\nshmpool_connections_total 6\n"));
+	snprintf(want, sizeof(want), "\n# TYPE shmpool_calls_total counter\nshmpool_calls_total %d\n",
+		 polls + 5);
+	assert_non_null(strstr(r.out, want));
 	assert_non_null(strstr(r.out, "\n# TYPE shmpool_clients gauge\nshmpool_clients 2\n"));
 	assert_non_null(strstr(r.out, "\n# TYPE shmpool_pool_blocks_used gauge\n"
 				      "shmpool_pool_blocks_used{pool=\"small\"} 2\n"

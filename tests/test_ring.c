@@ -171,7 +171,7 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* The ring is a sealed 28 KiB memfd, empty, with no kick set. */
+/* The ring is a sealed 36 KiB memfd, empty, with no kick set. */
 static void test_ring_handed_over(void **state)
 {
 	struct proto_hello m = { .proto_version = SHMPOOL_PROTO_VERSION, .pid = 1 };
@@ -182,7 +182,7 @@ static void test_ring_handed_over(void **state)
 	harness_hdr_set(&m.hdr, PROTO_HELLO, 1);
 	assert_int_equal(proto_send(fd, &m, sizeof(m), -1, 0), 0);
 	assert_int_equal(harness_recv(fd, &r, sizeof(r), &rfd), (long)sizeof(r));
-	assert_int_equal(r.r.flags, PROTO_F_RING | PROTO_F_ALIVE);
+	assert_int_equal(r.r.flags, PROTO_F_RING | PROTO_F_ALIVE | PROTO_F_CALL);
 	assert_int_equal(fcntl(rfd, F_GET_SEALS), F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
 	assert_int_equal(ftruncate(rfd, 0), -1);
 	assert_int_equal(errno, EPERM);

@@ -13,6 +13,7 @@
 #define OP_PASS_FD 0x10u
 #define OP_WAIT_TIMER 0x20u
 #define OP_RING (OP_NO_READ | OP_PASS_FD)       /* into the free ring, then a kick */
+#define OP_CALL (OP_RING | OP_WAIT_TIMER)       /* into the call slot, then served */
 #define OP_HISTORY_SHIFT 6                      /* which earlier grant a fix-up uses */
 #define LEN_MASK 0x1fffu
 #define LEN_REPEAT_SHIFT 13

@@ -38,7 +38,11 @@
  *                  and the lane is marked in stock_mask)
  *                  and feed a PROTO_KICK, replies read; bit 5:
  *                  then wait for the earliest wait deadline if it
- *                  is at most 5 ms away (once per input).  Length bits
+ *                  is at most 5 ms away (once per input); bits 3, 4
+ *                  and 5 together: write it into the connection's call
+ *                  slot and serve the slot as the call thread does (one
+ *                  longer than the slot holds only sets its length),
+ *                  replies read from the slot and the socket.  Length bits
  *                  0-12: the message's length; bits 13-15: n, to send the
  *                  message 2^n times
  *
@@ -484,6 +488,48 @@ static void peer_ring(struct peer *p, const void *buf, size_t len)
 	peer_feed(p, &kick, sizeof(kick), 0, 1);
 }
 
+/*
+ * Write a message into p's call slot as libshmpool would, through the
+ * daemon's own mapping, and serve the slot as the call thread does.  One
+ * longer than the slot sets only the length: a client that lies.  A reply
+ * in the slot must be a reply with a sane header.
+ */
+static void peer_call(struct peer *p, const void *buf, size_t len)
+{
+	struct proto_call *k;
+	uint32_t rlen;
+
+	if (!p->c || !p->c->ring)
+		return;
+	k = &p->c->ring->call;
+	if (len <= PROTO_CALL_MSG_MAX)
+		memcpy(k->req, buf, len);
+	k->len = (uint32_t)len;
+	k->seq++;
+	call_serve(p->c);
+	conn_flush_replies();
+	if (k->reply_seq == k->seq) {
+		rlen = k->reply_len;
+		if (trace)
+			fprintf(stderr, "conn %c: slot reply of %#x bytes\n",
+				p == &peers[0] ? 'A' : 'B', rlen);
+		if (rlen <= PROTO_CALL_MSG_MAX) {
+			const struct proto_hdr *h = (const void *)k->reply;
+
+			if (rlen < sizeof(struct proto_reply_hdr) ||
+			    h->version != SHMPOOL_PROTO_VERSION ||
+			    !((h->type & PROTO_REPLY) || h->type == PROTO_ERROR))
+				fail("a reply in the call slot with a bad header");
+		} else if (rlen != PROTO_CALL_BY_SOCKET && rlen != PROTO_CALL_CLOSED) {
+			fail("a call slot reply of a length the protocol does not have");
+		}
+	}
+	if (p->c->closing)
+		peer_lost(p);
+	else
+		peer_drain(p);
+}
+
 /* A connection whose free ring broke, found through either peer, was hung
  * up on: the loop would close it at its next iteration, so close it now,
  * before uv_run frees it under the peer's pointer. */
@@ -757,7 +803,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			memcpy(msg.bytes, data + pos, len);
 			if (op & OP_FIXUP)
 				fixup(len, op >> OP_HISTORY_SHIFT);
-			if ((op & OP_RING) == OP_RING)
+			if ((op & OP_CALL) == OP_CALL)
+				peer_call(p, msg.bytes, len);
+			else if ((op & OP_RING) == OP_RING)
 				peer_ring(p, msg.bytes, len);
 			else
 				peer_feed(p, msg.bytes, len, op & OP_PASS_FD, !(op & OP_NO_READ));
@@ -768,7 +816,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				uv_run(&loop, UV_RUN_ONCE);
 			/* Let timers, queued replies and close callbacks run. */
 			uv_run(&loop, UV_RUN_NOWAIT);
-			if ((op & OP_WAIT_TIMER) && !waited)
+			if ((op & OP_CALL) != OP_CALL && (op & OP_WAIT_TIMER) && !waited)
 				waited = wait_deadline();
 			if (!(op & OP_NO_READ) || (op & OP_RING) == OP_RING)
 				drain_all();

@@ -305,6 +305,26 @@ static void seeds_basic(void)
 	}
 	seed_write("free-ring");
 
+	/* The call slot: allocations, a sync free and a wait answered in
+	 * it, one answered by the socket (the heap region's fd), a type it
+	 * refuses, then a length past the slot, which hangs up. */
+	seed_begin(SETUP_HELLO);
+	block_alloc(OP_CALL, 0, 3, 0, 0);
+	block_free(OP_CALL | OP_FIXUP, 0, 1, PROTO_F_SYNC, 1, 0);
+	heap_alloc(OP_CALL, "", 100, 0, 0);
+	heap_alloc(OP_CALL, "", 200, 0, 0);
+	block_alloc(OP_CONN_B, 2, 8, 0, 0);
+	block_alloc(OP_CALL, 2, 1, -1, 0);
+	block_free(OP_CONN_B | OP_FIXUP, 2, 1, 0, 1, 0);
+	bare(OP_CALL, PROTO_STATS);
+	{
+		unsigned char big[PROTO_CALL_MSG_MAX + 8];
+
+		memset(big, 0, sizeof(big));
+		rec(OP_CALL, big, sizeof(big));
+	}
+	seed_write("call-slot");
+
 	/* The block cache: pool p1 (id 0) has one.  A refill, the extras put
 	 * in the lane, a report that takes them back; then a lane naming a
 	 * block twice, which breaks the ring. */
