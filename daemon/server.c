@@ -66,6 +66,7 @@ int server_prepare(struct server *srv)
 	srv->listen_fd = -1;
 	srv->alive_fd = -1;
 	srv->doorbell_fd = -1;
+	srv->timer_when = UINT64_MAX;
 	pthread_mutex_init(&srv->lock, NULL);
 	srv->euid = geteuid();
 	admin_group_resolve(srv);
@@ -404,13 +405,21 @@ static uint64_t now_ms(void)
 void server_arm_timer(struct server *srv)
 {
 	struct deadline_entry *e = deadline_first(&srv->deadlines);
-	uint64_t now;
+	uint64_t now, want = e ? e->when : UINT64_MAX;
 
+	if (want == srv->timer_when)
+		return;
 	if (!server_in_loop(srv)) {
-		srv->timer_dirty = 1;
-		server_defer(srv);
+		/* A timer armed for an earlier deadline, or one gone, only
+		 * wakes the loop for nothing: the loop is asked (a wake-up)
+		 * only when a deadline comes before it. */
+		if (want < srv->timer_when) {
+			srv->timer_dirty = 1;
+			server_defer(srv);
+		}
 		return;
 	}
+	srv->timer_when = want;
 	if (!e) {
 		uv_timer_stop(&srv->timer);
 		return;
@@ -426,6 +435,7 @@ static void on_timer(uv_timer_t *t)
 	struct deadline_entry *e;
 
 	pthread_mutex_lock(&srv->lock);
+	srv->timer_when = UINT64_MAX;      /* it fired: armed no more */
 	while ((e = deadline_first(&srv->deadlines)) && e->when <= now_ms()) {
 		struct waiter *w = (struct waiter *)((char *)e - offsetof(struct waiter, dl));
 

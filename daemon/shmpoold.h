@@ -196,6 +196,7 @@ struct server {
 	pthread_t loop_thread;
 	uv_async_t defer_async;      /* the call thread asks the loop for libuv work */
 	int timer_dirty;             /* the wait timer must be armed again */
+	uint64_t timer_when;         /* the deadline it is armed for; UINT64_MAX: none */
 	uv_loop_t *loop;
 	uv_poll_t listen_poll;
 	uv_signal_t sigterm, sigint, sighup;
