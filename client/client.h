@@ -237,6 +237,21 @@ void *client_block_ptr(shmpool_t *sp, const struct client_pool *p, uint32_t i);
  * count them. */
 int client_hold_add(shmpool_t *sp, struct client_pool *p, uint32_t i);
 int client_hold_grant(shmpool_t *sp, struct client_pool *p, uint32_t i);
+
+/* client_hold_grant's common case, a block not held yet, inline for grants
+ * of many blocks: 1 if recorded, 0 if it is held already and needs
+ * client_hold_grant. */
+static inline int client_hold_grant_first(struct client_pool *p, uint32_t i)
+{
+	uint64_t bit = 1ull << (i % 64);
+
+	if (p->held[i / 64] & bit)
+		return 0;
+	p->held[i / 64] |= bit;
+	if (p->mine)
+		p->mine[i / 64] |= bit;
+	return 1;
+}
 enum client_take client_hold_take(shmpool_t *sp, struct client_pool *p, uint32_t i);
 void client_hold_undo(shmpool_t *sp, struct client_pool *p, uint32_t i, enum client_take how);
 void client_hold_commit(shmpool_t *sp, struct client_pool *p, uint32_t i, enum client_take how);

@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -454,6 +455,7 @@ static void conn_grant_frame(shmpool_t *sp, struct client_pending *p, const void
 {
 	const struct proto_block_reply *r = msg;
 	struct client_pool *cp;
+	char *base;
 	int rc = -EBADMSG;
 
 	if (len < sizeof(*r) || len != sizeof(*r) + (size_t)r->nindices * sizeof(uint32_t))
@@ -485,6 +487,9 @@ static void conn_grant_frame(shmpool_t *sp, struct client_pending *p, const void
 	}
 	if (r->nindices > r->count - p->got)
 		goto fail;
+	base = client_region_base(sp, cp->region_id);
+	if (base)
+		base += cp->base;
 	for (uint32_t k = 0; k < r->nindices; k++) {
 		uint32_t i = r->index[k], pos = p->got + k;
 
@@ -496,11 +501,13 @@ static void conn_grant_frame(shmpool_t *sp, struct client_pending *p, const void
 			p->extra[p->nextra++] = i;
 			continue;
 		}
-		client_hold_grant(sp, cp, i);
-		p->blocks[pos] = client_block_ptr(sp, cp, i);
-		if (!p->blocks[pos])
-			rc = -ENOMEM;
+		if (!client_hold_grant_first(cp, i))
+			client_hold_grant(sp, cp, i);
+		p->blocks[pos] = base ? base + (uint64_t)i * cp->stride : NULL;
 	}
+	/* Some of the frame's blocks are the caller's, and cannot be reached. */
+	if (!base && r->nindices > 0 && p->got < p->count)
+		rc = -ENOMEM;
 	p->got += r->nindices;
 	if (rc == -ENOMEM)
 		goto fail;
@@ -663,6 +670,7 @@ static int conn_send_read(shmpool_t *sp, struct client_pending *p, const void *m
 }
 
 #define SLOT_CHECK_MS 100      /* how often a call waiting in the slot checks the daemon */
+#define SLOT_YIELDS 2          /* sched_yield before a call sleeps on its slot */
 
 /* Whether the call thread should be told of the slot: it sleeps. */
 static void doorbell_ring(shmpool_t *sp)
@@ -773,7 +781,7 @@ static int slot_call(shmpool_t *sp, struct client_pending *p, const void *msg, s
 		doorbell_ring(sp);
 	}
 	pthread_mutex_unlock(&sp->lock);
-	while (rc == 0) {
+	for (int yields = 0; rc == 0;) {
 		uint32_t v = __atomic_load_n(&k->reply_seq, __ATOMIC_ACQUIRE);
 
 		if (v == seq) {
@@ -782,12 +790,22 @@ static int slot_call(shmpool_t *sp, struct client_pending *p, const void *msg, s
 		}
 		if (__atomic_load_n(&p->done, __ATOMIC_ACQUIRE))
 			break;
-		if (futex_wait_shared(&k->reply_seq, v, SLOT_CHECK_MS) == -ETIMEDOUT &&
-		    slot_daemon_lost(sp)) {
-			rc = -ECONNRESET;
-			break;
+		/* On the daemon's CPU, giving it the CPU serves the call
+		 * sooner than sleeping; then sleep (see proto.h). */
+		if (yields < SLOT_YIELDS &&
+		    __atomic_load_n(&k->queued, __ATOMIC_ACQUIRE) != seq) {
+			yields++;
+			sched_yield();
+			continue;
 		}
+		__atomic_store_n(&k->sleeping, 1, __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&k->reply_seq, __ATOMIC_ACQUIRE) == v &&
+		    futex_wait_shared(&k->reply_seq, v, SLOT_CHECK_MS) == -ETIMEDOUT &&
+		    slot_daemon_lost(sp))
+			rc = -ECONNRESET;
 	}
+	__atomic_store_n(&k->sleeping, 0, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&sp->lock);
 	p->slot_wake = NULL;
 	sp->call_busy = 0;

@@ -120,7 +120,11 @@ enum proto_type {
  * PROTO_DOORBELL) and wakes it with FUTEX_WAKE.  The daemon copies the
  * request out, checks it as if the socket had brought it, and answers in
  * reply: its length, the count of messages it has sent on the socket so
- * far (sock_msgs), then reply_seq = seq (release) and FUTEX_WAKE on it.  A
+ * far (sock_msgs), then reply_seq = seq (release), a full fence, and
+ * FUTEX_WAKE on it if the client says it sleeps (it sets sleeping, fences
+ * and reads reply_seq again before FUTEX_WAIT; before that it may yield the
+ * CPU a few times, which costs less than sleeping when the daemon runs on
+ * the same CPU; it sleeps at once when queued says its request waits).  A
  * reply that carries an fd or does not fit goes on the socket instead and
  * reply_len says PROTO_CALL_BY_SOCKET; PROTO_CALL_CLOSED says the daemon
  * hung up.  A request that waits is answered in the slot when it ends.
@@ -137,13 +141,15 @@ struct proto_call {
 	uint32_t seq;                           /* client: requests written */
 	uint32_t len;                           /* client: bytes of req */
 	uint32_t kick;                          /* client: read my free ring */
-	uint32_t pad0[13];
+	uint32_t sleeping;                      /* client: it waits in FUTEX_WAIT */
+	uint32_t pad0[12];
 	unsigned char req[PROTO_CALL_MSG_MAX];
 	uint32_t reply_seq;                     /* daemon: seq of the request answered */
 	uint32_t reply_len;
 	uint32_t sock_msgs;                     /* daemon: messages sent on the socket */
 	uint32_t on;                            /* daemon: the call thread watches seq */
-	uint32_t pad1[12];
+	uint32_t queued;                        /* daemon: seq of a request that waits */
+	uint32_t pad1[11];
 	unsigned char reply[PROTO_CALL_MSG_MAX];
 };
 
