@@ -117,17 +117,21 @@ static void dpool_grant(struct server *srv, struct conn *c, struct dpool *p, uin
 	struct proto_block_reply *r = &txbuf.r;
 	const uint32_t *index = srv->scratch_index;
 	uint32_t nidx = contig ? 1 : count;
-	int cross_uid = scrub_cross_uid(srv, p);
+	const uint32_t slot = c->slot, uid = (uint32_t)c->uid;
+	const int cross_uid = scrub_cross_uid(srv, p);
 	int fd = -1;
 
-	for (uint32_t k = 0; k < count; k++) {
-		uint32_t i = contig ? index[0] + k : index[k];
+	uint32_t *owner = p->owner, *gen = p->gen, *holders = p->holders;
+	const uint32_t *last_uid = p->last_uid;
 
-		p->owner[i] = c->slot;
-		p->gen[i]++;
-		p->holders[i] = 1;
+	for (uint32_t k = 0, first = count && contig ? index[0] : 0; k < count; k++) {
+		uint32_t i = contig ? first + k : index[k];
+
+		owner[i] = slot;
+		gen[i]++;
+		holders[i] = 1;
 		/* Only a block last held by another uid needs the call. */
-		if (cross_uid && p->last_uid[i] != (uint32_t)c->uid)
+		if (cross_uid && last_uid[i] != uid)
 			scrub_block_grant(srv, p, i, c->uid);
 	}
 	conn_count_blocks(c, p->id, (int32_t)count);
@@ -449,21 +453,34 @@ int dpool_free(struct server *srv, struct conn *c, struct dpool *p, uint32_t cou
 		return -EINVAL;
 	if (contig && (index[0] >= n || count > n - index[0]))
 		return -EINVAL;
-	/* The common case: a list of blocks c holds as their primary owner.
-	 * Anything else (a bad entry, a duplicate, an attach hold) undoes the
-	 * marks and takes the general way, which finds the exact error. */
+	/* The common case: a list of blocks c alone holds.  One pass lets go
+	 * of them (a duplicate then finds itself let go); anything else (a bad
+	 * entry, a duplicate, an attach hold, a shared block) undoes it and
+	 * takes the general way, which finds the exact error. */
 	if (!contig) {
+		const uint32_t slot = c->slot;
+		uint32_t *owner = p->owner, *holders = p->holders;
+
 		for (k = 0; k < count; k++) {
 			uint32_t i = index[k];
 
-			if (i >= n || p->owner[i] != c->slot)
+			if (i >= n || owner[i] != slot || holders[i] != 1)
 				break;
-			p->owner[i] = CONN_MARK;
+			owner[i] = CONN_NONE;
+			holders[i] = 0;
 		}
-		if (k == count)
-			goto commit;
-		while (k-- > 0)
-			p->owner[index[k]] = c->slot;
+		if (k == count) {
+			if (scrub_on_free(srv, p))
+				for (k = 0; k < count; k++)
+					scrub_block_free(srv, p, index[k]);
+			blockpool_free_n_index(&p->lp->bp, count, index);
+			freed = count;
+			goto counted;
+		}
+		while (k-- > 0) {
+			p->owner[index[k]] = slot;
+			p->holders[index[k]] = 1;
+		}
 	}
 	/* Validate everything before freeing anything; the marks are undone
 	 * on every path. */
@@ -486,7 +503,6 @@ int dpool_free(struct server *srv, struct conn *c, struct dpool *p, uint32_t cou
 	/* A block marked is c's primary hold; one listed again after that
 	 * (or unmarked) is an attach hold, as dpool_mark found.  Blocks whose
 	 * last holder this was go back to the pool in one call. */
-commit:
 	scrub = scrub_on_free(srv, p);
 	for (k = 0; k < count; k++) {
 		uint32_t i = contig ? index[0] + k : index[k];
@@ -499,6 +515,7 @@ commit:
 			srv->scratch_index[freed++] = i;
 	}
 	blockpool_free_n_index(&p->lp->bp, freed, srv->scratch_index);
+counted:
 	dpool_unhold_count(srv, c, p, count, freed);
 	dpool_kick(srv, p);
 	if (p->retired)

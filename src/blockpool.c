@@ -265,10 +265,21 @@ int blockpool_alloc_n_index(struct blockpool *bp, size_t n, uint32_t *index)
 {
 	int rc = alloc_n_check(bp, n, index);
 
+	uint32_t top;
+
 	if (rc <= 0)
 		return rc;
-	for (size_t k = 0; k < n; k++)
-		index[k] = stack_pop(bp);
+	/* stack_pop's work, with the top in a register: index may alias the
+	 * pool's arrays as far as the compiler knows. */
+	top = bp->num_free;
+	for (size_t k = 0; k < n; k++) {
+		uint32_t i = bp->stack[--top];
+
+		bp->pos[i] = NOT_ON_STACK;
+		bp->bitmap[i / 64] |= (uint64_t)1 << (i % 64);
+		index[k] = i;
+	}
+	bp->num_free = top;
 	note_used(bp);
 	return 0;
 }
@@ -312,18 +323,34 @@ static int free_list(struct blockpool *bp, size_t n, const uint32_t *index, cons
 	size_t k;
 	int rc;
 
-	for (k = 0; k < n; k++) {
-		uint32_t i = 0;
+	if (index) {
+		/* The daemon's fast path: checked inline, the bitmap word
+		 * read once per block and the stack's top kept in a register. */
+		uint32_t top = bp->num_free;
 
-		/* Indices are the daemon's fast path: checked inline. */
-		if (index) {
-			i = index[k];
-			if (i >= bp->num_blocks || !bit_test(bp, i))
+		for (k = 0; k < n; k++) {
+			uint32_t i = index[k];
+			uint64_t *w, bit;
+
+			if (i >= bp->num_blocks)
 				break;
-		} else if (list_entry(bp, NULL, offs, k, &i) < 0) {
-			break;
+			w = &bp->bitmap[i / 64];
+			bit = (uint64_t)1 << (i % 64);
+			if (!(*w & bit))
+				break;
+			*w &= ~bit;
+			bp->pos[i] = top;
+			bp->stack[top++] = i;
 		}
-		stack_push(bp, i);
+		bp->num_free = top;
+	} else {
+		for (k = 0; k < n; k++) {
+			uint32_t i = 0;
+
+			if (list_entry(bp, NULL, offs, k, &i) < 0)
+				break;
+			stack_push(bp, i);
+		}
 	}
 	if (k == n)
 		return 0;

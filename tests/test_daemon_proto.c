@@ -390,6 +390,65 @@ static void test_bad_free_fields(void **state)
 	normal_client();
 }
 
+/* A list that names a held block twice frees nothing and says -EFAULT; an
+ * entry past the pool after a duplicate is still -EINVAL (entries are
+ * judged in list order, the first bad one decides). */
+static void test_free_list_duplicate(void **state)
+{
+	int fd = harness_hello(&h, NULL);
+	struct proto_pool_desc pd = harness_pool_open(fd, "p", 0);
+	struct proto_block_alloc a;
+	union {
+		struct proto_block_reply r;
+		unsigned char b[sizeof(struct proto_block_reply) + 3 * sizeof(uint32_t)];
+	} br;
+	struct {
+		struct proto_block_free f;
+		uint32_t idx[4];
+	} m;
+	uint32_t x, y, z;
+
+	(void)state;
+	memset(&a, 0, sizeof(a));
+	harness_hdr_set(&a.hdr, PROTO_BLOCK_ALLOC, 3);
+	a.pool_id = pd.id;
+	a.count = 3;
+	assert_int_equal(proto_send(fd, &a, sizeof(a), -1, 0), 0);
+	assert_int_equal(harness_recv(fd, &br, sizeof(br), NULL),
+			 (long)(sizeof(br.r) + 3 * sizeof(uint32_t)));
+	assert_int_equal(br.r.r.status, 0);
+	x = br.r.index[0];
+	y = br.r.index[1];
+	z = br.r.index[2];
+	memset(&m, 0, sizeof(m));
+	m.f.pool_id = pd.id;
+	m.f.flags = PROTO_F_SYNC;
+	m.f.count = m.f.nindices = 3;
+	m.idx[0] = x;
+	m.idx[1] = y;
+	m.idx[2] = x;
+	harness_hdr_set(&m.f.hdr, PROTO_BLOCK_FREE, 4);
+	assert_int_equal(proto_send(fd, &m, sizeof(m) - sizeof(uint32_t), -1, 0), 0);
+	harness_expect_status(fd, PROTO_BLOCK_FREE | PROTO_REPLY, 4, -EFAULT);
+	assert_int_equal(harness_pool_stat(fd, pd.id).num_used, 3);
+	m.f.count = m.f.nindices = 4;
+	m.idx[3] = 1000000;
+	harness_hdr_set(&m.f.hdr, PROTO_BLOCK_FREE, 5);
+	assert_int_equal(proto_send(fd, &m, sizeof(m), -1, 0), 0);
+	harness_expect_status(fd, PROTO_BLOCK_FREE | PROTO_REPLY, 5, -EFAULT);
+	assert_int_equal(harness_pool_stat(fd, pd.id).num_used, 3);
+	/* In reverse, so the next grant starts from the same block again. */
+	m.f.count = m.f.nindices = 3;
+	m.idx[0] = z;
+	m.idx[1] = y;
+	m.idx[2] = x;
+	harness_hdr_set(&m.f.hdr, PROTO_BLOCK_FREE, 6);
+	assert_int_equal(proto_send(fd, &m, sizeof(m) - sizeof(uint32_t), -1, 0), 0);
+	harness_expect_status(fd, PROTO_BLOCK_FREE | PROTO_REPLY, 6, 0);
+	assert_int_equal(harness_pool_stat(fd, pd.id).num_used, 0);
+	close(fd);
+}
+
 static void test_random_bytes(void **state)
 {
 	unsigned int seed = 12345;
@@ -687,6 +746,7 @@ int main(void)
 		cmocka_unit_test(test_wrong_hello_version),
 		cmocka_unit_test(test_unexpected_fd),
 		cmocka_unit_test(test_bad_free_fields),
+		cmocka_unit_test(test_free_list_duplicate),
 		cmocka_unit_test(test_random_bytes),
 		cmocka_unit_test(test_random_frees),
 		cmocka_unit_test(test_idle_connections),
