@@ -508,6 +508,12 @@ static void peer_call(struct peer *p, const void *buf, size_t len)
 	k->seq++;
 	call_serve(p->c);
 	conn_flush_replies();
+	/* Closed, as the loop closes a client that does not read: its slot
+	 * is unmapped with its ring. */
+	if (p->c->closing) {
+		peer_lost(p);
+		return;
+	}
 	if (k->reply_seq == k->seq) {
 		rlen = k->reply_len;
 		if (trace)
