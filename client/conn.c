@@ -681,6 +681,13 @@ static void doorbell_ring(shmpool_t *sp)
 	}
 }
 
+/* Whether the daemon's call thread watches the slot (a hint: slot_kick
+ * checks again after its fence). */
+static int slot_watched(const shmpool_t *sp)
+{
+	return sp->doorbell && __atomic_load_n(&sp->ring->call.on, __ATOMIC_RELAXED);
+}
+
 /*
  * Have the daemon read the free ring now through the call slot (see
  * proto.h): 0, or -EAGAIN when its call thread does not watch the slot and
@@ -965,8 +972,7 @@ static int ring_put(shmpool_t *sp, const void *msg, size_t len)
 	struct proto_ring *r = sp->ring;
 
 	/* A kicked free may still park when the call slot can kick. */
-	if (!r || (ring_kicked(r, msg) && !(sp->doorbell && __atomic_load_n(&r->call.on, __ATOMIC_RELAXED))) ||
-	    daemon_gone(sp) ||
+	if (!r || (ring_kicked(r, msg) && !slot_watched(sp)) || daemon_gone(sp) ||
 	    proto_ring_append(r, &sp->ring_tail, __atomic_load_n(&r->head, __ATOMIC_ACQUIRE), msg,
 			      len) < 0)
 		return -EAGAIN;

@@ -52,11 +52,6 @@ static union {
 	unsigned char bytes[PROTO_CALL_MSG_MAX];
 } call_msg;
 
-static uint64_t clock_ms(void)
-{
-	return uv_hrtime() / 1000000;
-}
-
 static uint32_t *call_idle_word(struct server *srv)
 {
 	return &srv->alive_page[PROTO_ALIVE_CALL_IDLE];
@@ -94,7 +89,7 @@ void call_activate(struct conn *c)
 		__atomic_store_n(&c->ring->call.on, 1, __ATOMIC_RELEASE);
 	}
 serve:
-	c->call_ms = clock_ms();
+	c->call_ms = server_now_ms();
 	call_serve(c);
 }
 
@@ -159,7 +154,7 @@ int call_serve(struct conn *c)
 	kick = __atomic_load_n(&k->kick, __ATOMIC_ACQUIRE);
 	if (kick != c->call_kick_seen) {
 		c->call_kick_seen = kick;
-		c->call_ms = clock_ms();
+		c->call_ms = server_now_ms();
 		served = 1;
 		if (ring_drain(c) < 0 || c->closing || c->hung_up)
 			return 1;
@@ -173,7 +168,7 @@ int call_serve(struct conn *c)
 		return 1;
 	}
 	c->call_seen = seq;
-	c->call_ms = clock_ms();
+	c->call_ms = server_now_ms();
 	len = __atomic_load_n(&k->len, __ATOMIC_RELAXED);
 	if (len < sizeof(struct proto_hdr) || len > PROTO_CALL_MSG_MAX) {
 		ring_hang_up(c, "a call of a bad length");
@@ -240,7 +235,7 @@ static void *call_main(void *arg)
 	while (!srv->calls_stop) {
 		uint32_t ring = __atomic_load_n(srv->doorbell, __ATOMIC_ACQUIRE);
 
-		call_relax(srv, clock_ms());
+		call_relax(srv, server_now_ms());
 		if (call_serve_all(srv) > 0) {
 			yields = 0;
 			continue;

@@ -920,24 +920,13 @@ void conn_notify_error(struct conn *c, uint32_t id, int status, uint32_t region_
 
 /* A free whose sender asked for no reply, and so did not wait for one; msg
  * is aligned for any message. */
-static int is_async_free(const void *msg, size_t len)
-{
-	const struct proto_hdr *hdr = msg;
-
-	if (len >= sizeof(struct proto_block_free) && hdr->type == PROTO_BLOCK_FREE)
-		return !(((const struct proto_block_free *)msg)->flags & PROTO_F_SYNC);
-	if (len >= sizeof(struct proto_heap_free) && hdr->type == PROTO_HEAP_FREE)
-		return !(((const struct proto_heap_free *)msg)->flags & PROTO_F_SYNC);
-	return 0;
-}
-
 /* A message nobody waits for a reply to: its sender's next one is likely
  * right behind it. */
 static int wants_no_reply(const void *msg, size_t len)
 {
 	const struct proto_hdr *hdr = msg;
 
-	return is_async_free(msg, len) ||
+	return proto_free_async(msg, len) ||
 	       (len == sizeof(*hdr) && (hdr->type == PROTO_KICK || hdr->type == PROTO_CALL));
 }
 
@@ -948,7 +937,7 @@ static int wants_no_reply(const void *msg, size_t len)
 static int reads_rings(int type, const void *msg, size_t len)
 {
 	if (type == PROTO_BLOCK_FREE || type == PROTO_HEAP_FREE)
-		return !is_async_free(msg, len);
+		return !proto_free_async(msg, len);
 	switch (type) {
 	case PROTO_HELLO:
 	case PROTO_POOL_OPEN:
@@ -1134,7 +1123,7 @@ int conn_ring_message(struct conn *c, const void *msg, size_t len)
 {
 	int type = proto_check_request(msg, len);
 
-	if (type < 0 || !is_async_free(msg, len) || len > c->srv->cfg.limits.max_message_size)
+	if (type < 0 || !proto_free_async(msg, len) || len > c->srv->cfg.limits.max_message_size)
 		return -EBADMSG;
 	if (type == PROTO_BLOCK_FREE)
 		handle_block_free(c, msg);

@@ -478,8 +478,8 @@ int dpool_free(struct server *srv, struct conn *c, struct dpool *p, uint32_t cou
 			goto counted;
 		}
 		while (k-- > 0) {
-			p->owner[index[k]] = slot;
-			p->holders[index[k]] = 1;
+			owner[index[k]] = slot;
+			holders[index[k]] = 1;
 		}
 	}
 	/* Validate everything before freeing anything; the marks are undone

@@ -245,7 +245,7 @@ static int ring_tighten_key(struct server *srv, const struct dpool *p)
 		srv->ring_tight_cap = n;
 	}
 	t = &srv->ring_tight[key];
-	t->ms = uv_hrtime() / 1000000;  /* the call thread may be here */
+	t->ms = server_now_ms();
 	if (t->on)
 		return 0;
 	t->on = 1;
@@ -313,7 +313,7 @@ void ring_relax(struct server *srv)
 
 	if (srv->ring_ntight == 0)
 		return;
-	now = uv_hrtime() / 1000000;
+	now = server_now_ms();
 	if (now - srv->ring_relax_ms < RING_RELAX_SCAN_MS)
 		return;
 	srv->ring_relax_ms = now;

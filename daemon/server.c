@@ -397,7 +397,7 @@ static void server_accept(struct server *srv)
  * lag behind, and a wait measured against it could end early.  The timer
  * only wakes the loop; on_timer decides with the real clock.
  */
-static uint64_t now_ms(void)
+uint64_t server_now_ms(void)
 {
 	return uv_hrtime() / 1000000;
 }
@@ -424,7 +424,7 @@ void server_arm_timer(struct server *srv)
 		uv_timer_stop(&srv->timer);
 		return;
 	}
-	now = now_ms();
+	now = server_now_ms();
 	uv_update_time(srv->loop);
 	uv_timer_start(&srv->timer, on_timer, e->when > now ? e->when - now : 0, 0);
 }
@@ -436,7 +436,7 @@ static void on_timer(uv_timer_t *t)
 
 	pthread_mutex_lock(&srv->lock);
 	srv->timer_when = UINT64_MAX;      /* it fired: armed no more */
-	while ((e = deadline_first(&srv->deadlines)) && e->when <= now_ms()) {
+	while ((e = deadline_first(&srv->deadlines)) && e->when <= server_now_ms()) {
 		struct waiter *w = (struct waiter *)((char *)e - offsetof(struct waiter, dl));
 
 		dpool_waiter_expired(srv, w);

@@ -291,6 +291,9 @@ int server_socket_perms(struct server *srv);
 int server_add_conn(struct server *srv, struct conn *c);
 void server_conn_closed(struct server *srv, struct conn *c);
 void server_arm_timer(struct server *srv);
+/* Milliseconds of uv_hrtime(): the clock of deadlines and of the rings'
+ * and slots' quiet spells; any thread may read it. */
+uint64_t server_now_ms(void);
 /* Whether the caller is the loop's thread: only it may call libuv. */
 int server_in_loop(const struct server *srv);
 /* From the call thread: have the loop do the libuv work it left. */

@@ -111,6 +111,20 @@ int proto_check_request(const void *buf, size_t len)
 	return hdr.type;
 }
 
+int proto_free_async(const void *buf, size_t len)
+{
+	struct proto_hdr hdr;
+
+	if (len < sizeof(hdr))
+		return 0;
+	memcpy(&hdr, buf, sizeof(hdr));
+	if (len >= sizeof(struct proto_block_free) && hdr.type == PROTO_BLOCK_FREE)
+		return !(((const struct proto_block_free *)buf)->flags & PROTO_F_SYNC);
+	if (len >= sizeof(struct proto_heap_free) && hdr.type == PROTO_HEAP_FREE)
+		return !(((const struct proto_heap_free *)buf)->flags & PROTO_F_SYNC);
+	return 0;
+}
+
 int proto_call_allowed(int type, const void *buf, size_t len)
 {
 	switch (type) {
@@ -123,11 +137,9 @@ int proto_call_allowed(int type, const void *buf, size_t len)
 	case PROTO_POOL_STAT:
 		return 1;
 	case PROTO_BLOCK_FREE:
-		return len >= sizeof(struct proto_block_free) &&
-		       (((const struct proto_block_free *)buf)->flags & PROTO_F_SYNC);
 	case PROTO_HEAP_FREE:
-		return len >= sizeof(struct proto_heap_free) &&
-		       (((const struct proto_heap_free *)buf)->flags & PROTO_F_SYNC);
+		/* Checked by proto_check_request: long enough for its flags. */
+		return !proto_free_async(buf, len);
 	default:
 		return 0;
 	}

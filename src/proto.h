@@ -638,6 +638,10 @@ int proto_request_size(uint16_t type, size_t *min, size_t *max);
  */
 int proto_check_request(const void *buf, size_t len);
 
+/* Whether a message is a block or heap free that wants no reply (no
+ * PROTO_F_SYNC). */
+int proto_free_async(const void *buf, size_t len);
+
 /* Whether a request of type type (checked by proto_check_request) may use
  * the call slot: one that is answered with one reply and changes nothing
  * but allocations.  Frees that want no reply, introspection and

@@ -563,42 +563,64 @@ static void *waiter_main(void *arg)
 	return NULL;
 }
 
+/* Two connections with pool 'one' open: a holds its only block, x, so
+ * that b's allocations wait. */
+struct duo {
+	shmpool_t *a, *b;
+	shmpool_pool_t *pa, *pb;
+	void *x;
+};
+
+/* Connect b first when b_first (it then takes the lower slot if no other
+ * connection is waiting to be closed). */
+static void duo_open(struct duo *d, int b_first)
+{
+	if (b_first)
+		assert_int_equal(shmpool_connect(h.socket, &d->b), 0);
+	assert_int_equal(shmpool_connect(h.socket, &d->a), 0);
+	if (!b_first)
+		assert_int_equal(shmpool_connect(h.socket, &d->b), 0);
+	assert_int_equal(shmpool_pool_open(d->a, "one", &d->pa), 0);
+	assert_int_equal(shmpool_pool_open(d->b, "one", &d->pb), 0);
+	assert_int_equal(shmpool_block_alloc(d->pa, &d->x, SHMPOOL_NO_WAIT), 0);
+}
+
+static void duo_close(struct duo *d)
+{
+	shmpool_pool_close(d->pa);
+	shmpool_pool_close(d->pb);
+	shmpool_disconnect(d->a);
+	if (d->b)
+		shmpool_disconnect(d->b);
+}
+
 /* A call that waits is answered in the slot when a block comes, or when
  * its time is up, never before. */
 static void test_call_wait(void **state)
 {
-	shmpool_t *a, *b;
-	shmpool_pool_t *pa, *pb;
+	struct duo d;
 	struct waiter w;
 	pthread_t t;
-	void *x;
 
 	(void)state;
-	assert_int_equal(shmpool_connect(h.socket, &a), 0);
-	assert_int_equal(shmpool_connect(h.socket, &b), 0);
-	assert_int_equal(shmpool_pool_open(a, "one", &pa), 0);
-	assert_int_equal(shmpool_pool_open(b, "one", &pb), 0);
-	assert_int_equal(shmpool_block_alloc(pa, &x, SHMPOOL_NO_WAIT), 0);
-	w = (struct waiter){ .pool = pb, .timeout_ms = 150 };
+	duo_open(&d, 0);
+	w = (struct waiter){ .pool = d.pb, .timeout_ms = 150 };
 	waiter_main(&w);
 	assert_int_equal(w.rc, -EAGAIN);
 	assert_true(w.ms >= 150);
 
-	w = (struct waiter){ .pool = pb, .timeout_ms = SHMPOOL_FOREVER };
+	w = (struct waiter){ .pool = d.pb, .timeout_ms = SHMPOOL_FOREVER };
 	assert_int_equal(pthread_create(&t, NULL, waiter_main, &w), 0);
-	testutil_wait_waiters(pa, 1);
-	memset(x, 0x77, 4096);
-	assert_int_equal(shmpool_block_free(pa, x), 0);
+	testutil_wait_waiters(d.pa, 1);
+	memset(d.x, 0x77, 4096);
+	assert_int_equal(shmpool_block_free(d.pa, d.x), 0);
 	assert_int_equal(pthread_join(t, NULL), 0);
 	assert_int_equal(w.rc, 0);
 	assert_ptr_not_equal(w.block, NULL);
 	/* The very block, with what the other connection wrote. */
 	assert_int_equal(((unsigned char *)w.block)[100], 0x77);
-	assert_int_equal(shmpool_block_free(pb, w.block), 0);
-	shmpool_pool_close(pa);
-	shmpool_pool_close(pb);
-	shmpool_disconnect(a);
-	shmpool_disconnect(b);
+	assert_int_equal(shmpool_block_free(d.pb, w.block), 0);
+	duo_close(&d);
 }
 
 struct twice {
@@ -712,27 +734,21 @@ static void *disconnect_main(void *arg)
 /* shmpool_disconnect from another thread ends a call waiting in the slot. */
 static void test_call_disconnect_while_waiting(void **state)
 {
-	shmpool_t *a, *b;
-	shmpool_pool_t *pa, *pb;
+	struct duo d;
 	struct cancel_arg ca;
 	pthread_t t;
-	void *x, *y;
+	void *y;
 
 	(void)state;
-	assert_int_equal(shmpool_connect(h.socket, &a), 0);
-	assert_int_equal(shmpool_connect(h.socket, &b), 0);
-	assert_int_equal(shmpool_pool_open(a, "one", &pa), 0);
-	assert_int_equal(shmpool_pool_open(b, "one", &pb), 0);
-	assert_int_equal(shmpool_block_alloc(pa, &x, SHMPOOL_NO_WAIT), 0);
-	ca.sp = b;
+	duo_open(&d, 0);
+	ca.sp = d.b;
 	assert_int_equal(pthread_create(&t, NULL, disconnect_main, &ca), 0);
-	assert_int_equal(shmpool_block_alloc(pb, &y, SHMPOOL_FOREVER), -ECANCELED);
+	assert_int_equal(shmpool_block_alloc(d.pb, &y, SHMPOOL_FOREVER), -ECANCELED);
 	assert_int_equal(pthread_join(t, NULL), 0);
-	/* The connection is gone: a pool handle of it is only memory. */
-	shmpool_pool_close(pb);
-	assert_int_equal(shmpool_block_free(pa, x), 0);
-	shmpool_pool_close(pa);
-	shmpool_disconnect(a);
+	/* b is gone: its pool handle is only memory now. */
+	d.b = NULL;
+	assert_int_equal(shmpool_block_free(d.pa, d.x), 0);
+	duo_close(&d);
 }
 
 /* Wait until the daemon has closed every connection but the one asking,
@@ -760,35 +776,26 @@ static int wait_alone(void)
  * -ECONNRESET (the alive page, or the hang-up). */
 static void wait_through(int kill_it)
 {
-	shmpool_t *a, *b;
-	shmpool_pool_t *pa, *pb;
+	struct duo d;
 	struct waiter w;
 	pthread_t t;
-	void *x;
 	int alone;
 
 	/* The waiter takes the lower slot: a stop closes connections in
 	 * slot order, so the block a holds never reaches it. */
 	alone = wait_alone();
-	assert_int_equal(shmpool_connect(h.socket, &b), 0);
-	assert_int_equal(shmpool_connect(h.socket, &a), 0);
+	duo_open(&d, 1);
 	close(alone);
-	assert_int_equal(shmpool_pool_open(a, "one", &pa), 0);
-	assert_int_equal(shmpool_pool_open(b, "one", &pb), 0);
-	assert_int_equal(shmpool_block_alloc(pa, &x, SHMPOOL_NO_WAIT), 0);
-	w = (struct waiter){ .pool = pb, .timeout_ms = SHMPOOL_FOREVER };
+	w = (struct waiter){ .pool = d.pb, .timeout_ms = SHMPOOL_FOREVER };
 	assert_int_equal(pthread_create(&t, NULL, waiter_main, &w), 0);
-	testutil_wait_waiters(pa, 1);
+	testutil_wait_waiters(d.pa, 1);
 	if (kill_it)
 		harness_kill(&h);
 	else
 		assert_int_equal(harness_stop(&h), 0);
 	assert_int_equal(pthread_join(t, NULL), 0);
 	assert_int_equal(w.rc, -ECONNRESET);
-	shmpool_pool_close(pa);
-	shmpool_pool_close(pb);
-	shmpool_disconnect(a);
-	shmpool_disconnect(b);
+	duo_close(&d);
 	assert_int_equal(harness_restart(&h), 0);
 }
 
