@@ -87,6 +87,14 @@ void call_activate(struct conn *c)
 		srv->call_active[srv->ncall_active++] = c;
 		c->call_active = srv->ncall_active;
 		__atomic_store_n(&c->ring->call.on, 1, __ATOMIC_RELEASE);
+		/* The loop activates; a call thread asleep with nothing to
+		 * watch sleeps without a timeout and would never let go of
+		 * the slot: wake it so that it sleeps with one. */
+		if (srv->ncall_active == 1 && srv->calls_running &&
+		    __atomic_load_n(call_idle_word(srv), __ATOMIC_RELAXED)) {
+			__atomic_fetch_add(srv->doorbell, 1, __ATOMIC_RELEASE);
+			futex_wake_shared(srv->doorbell, 1);
+		}
 	}
 serve:
 	c->call_ms = server_now_ms();
@@ -256,9 +264,12 @@ static void *call_main(void *arg)
 		__atomic_store_n(idle, 1, __ATOMIC_RELAXED);
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		if (call_serve_all(srv) == 0 && !srv->calls_stop) {
+			/* With slots watched, wake to let go of idle ones;
+			 * call_activate wakes a thread that has none. */
+			int timeout = srv->ncall_active ? CALL_RELAX_SCAN_MS : -1;
+
 			pthread_mutex_unlock(&srv->lock);
-			futex_wait_shared(srv->doorbell, ring,
-					  srv->ncall_active ? CALL_RELAX_SCAN_MS : -1);
+			futex_wait_shared(srv->doorbell, ring, timeout);
 			pthread_mutex_lock(&srv->lock);
 		}
 		__atomic_store_n(idle, 0, __ATOMIC_RELAXED);
