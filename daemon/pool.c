@@ -124,15 +124,26 @@ static void dpool_grant(struct server *srv, struct conn *c, struct dpool *p, uin
 	uint32_t *owner = p->owner, *gen = p->gen, *holders = p->holders;
 	const uint32_t *last_uid = p->last_uid;
 
-	for (uint32_t k = 0, first = count && contig ? index[0] : 0; k < count; k++) {
-		uint32_t i = contig ? first + k : index[k];
+	/* A contiguous grant is its first index and a count; a list is the
+	 * indices.  Only a block last held by another uid needs the call. */
+	if (contig) {
+		for (uint32_t k = 0, i = count ? index[0] : 0; k < count; k++, i++) {
+			owner[i] = slot;
+			gen[i]++;
+			holders[i] = 1;
+			if (cross_uid && last_uid[i] != uid)
+				scrub_block_grant(srv, p, i, c->uid);
+		}
+	} else {
+		for (uint32_t k = 0; k < count; k++) {
+			const uint32_t i = index[k];
 
-		owner[i] = slot;
-		gen[i]++;
-		holders[i] = 1;
-		/* Only a block last held by another uid needs the call. */
-		if (cross_uid && last_uid[i] != uid)
-			scrub_block_grant(srv, p, i, c->uid);
+			owner[i] = slot;
+			gen[i]++;
+			holders[i] = 1;
+			if (cross_uid && last_uid[i] != uid)
+				scrub_block_grant(srv, p, i, c->uid);
+		}
 	}
 	conn_count_blocks(c, p->id, (int32_t)count);
 	c->blocks_held += count;
@@ -473,7 +484,7 @@ int dpool_free(struct server *srv, struct conn *c, struct dpool *p, uint32_t cou
 			if (scrub_on_free(srv, p))
 				for (k = 0; k < count; k++)
 					scrub_block_free(srv, p, index[k]);
-			blockpool_free_n_index(&p->lp->bp, count, index);
+			blockpool_release_n_index(&p->lp->bp, count, index);
 			freed = count;
 			goto counted;
 		}
@@ -514,7 +525,7 @@ int dpool_free(struct server *srv, struct conn *c, struct dpool *p, uint32_t cou
 		if (dpool_unhold(srv, p, i, scrub))
 			srv->scratch_index[freed++] = i;
 	}
-	blockpool_free_n_index(&p->lp->bp, freed, srv->scratch_index);
+	blockpool_release_n_index(&p->lp->bp, freed, srv->scratch_index);
 counted:
 	dpool_unhold_count(srv, c, p, count, freed);
 	dpool_kick(srv, p);

@@ -264,19 +264,24 @@ static int alloc_n_check(const struct blockpool *bp, size_t n, const void *out)
 int blockpool_alloc_n_index(struct blockpool *bp, size_t n, uint32_t *index)
 {
 	int rc = alloc_n_check(bp, n, index);
-
+	uint32_t *stack, *pos;
+	uint64_t *bitmap;
 	uint32_t top;
 
 	if (rc <= 0)
 		return rc;
-	/* stack_pop's work, with the top in a register: index may alias the
-	 * pool's arrays as far as the compiler knows. */
+	/* stack_pop's work with the pool's pointers and the top in locals:
+	 * index may alias them as far as the compiler knows, and would
+	 * otherwise have them reloaded for every block. */
+	stack = bp->stack;
+	pos = bp->pos;
+	bitmap = bp->bitmap;
 	top = bp->num_free;
 	for (size_t k = 0; k < n; k++) {
-		uint32_t i = bp->stack[--top];
+		uint32_t i = stack[--top];
 
-		bp->pos[i] = NOT_ON_STACK;
-		bp->bitmap[i / 64] |= (uint64_t)1 << (i % 64);
+		pos[i] = NOT_ON_STACK;
+		bitmap[i / 64] |= (uint64_t)1 << (i % 64);
 		index[k] = i;
 	}
 	bp->num_free = top;
@@ -324,23 +329,26 @@ static int free_list(struct blockpool *bp, size_t n, const uint32_t *index, cons
 	int rc;
 
 	if (index) {
-		/* The daemon's fast path: checked inline, the bitmap word
-		 * read once per block and the stack's top kept in a register. */
+		/* Checked inline, the bitmap word read once per block, the
+		 * pool's pointers and the stack's top in locals. */
+		const uint32_t nb = bp->num_blocks;
+		uint32_t *stack = bp->stack, *pos = bp->pos;
+		uint64_t *bitmap = bp->bitmap;
 		uint32_t top = bp->num_free;
 
 		for (k = 0; k < n; k++) {
 			uint32_t i = index[k];
 			uint64_t *w, bit;
 
-			if (i >= bp->num_blocks)
+			if (i >= nb)
 				break;
-			w = &bp->bitmap[i / 64];
+			w = &bitmap[i / 64];
 			bit = (uint64_t)1 << (i % 64);
 			if (!(*w & bit))
 				break;
 			*w &= ~bit;
-			bp->pos[i] = top;
-			bp->stack[top++] = i;
+			pos[i] = top;
+			stack[top++] = i;
 		}
 		bp->num_free = top;
 	} else {
@@ -378,6 +386,22 @@ int blockpool_free_n_index(struct blockpool *bp, size_t n, const uint32_t *index
 	if (!bp || (n && !index))
 		return -EINVAL;
 	return free_list(bp, n, index, NULL);
+}
+
+void blockpool_release_n_index(struct blockpool *bp, size_t n, const uint32_t *index)
+{
+	uint32_t *stack = bp->stack, *pos = bp->pos;
+	uint64_t *bitmap = bp->bitmap;
+	uint32_t top = bp->num_free;
+
+	for (size_t k = 0; k < n; k++) {
+		uint32_t i = index[k];
+
+		bitmap[i / 64] &= ~((uint64_t)1 << (i % 64));
+		pos[i] = top;
+		stack[top++] = i;
+	}
+	bp->num_free = top;
 }
 
 int blockpool_can_alloc_contig(const struct blockpool *bp, size_t n)
