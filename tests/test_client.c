@@ -992,7 +992,12 @@ static void test_heap_free_errors(void **state)
 	assert_int_equal(shmpool_realloc(sp, &(void *){ (char *)oa + d }, 128), -EPERM);
 	assert_int_equal(shmpool_free(other, oa), 0);
 
+	/* Freeing a merges b's free range into a's: b no longer starts a
+	 * range of the heap, so freeing it again is EINVAL, as the manual
+	 * says, and a's second free is still EFAULT. */
 	assert_int_equal(shmpool_free(sp, a), 0);
+	assert_int_equal(shmpool_free(sp, b), -EINVAL);
+	assert_int_equal(shmpool_free(sp, a), -EFAULT);
 	assert_int_equal(shmpool_free(sp, c), 0);
 	assert_int_equal(shmpool_free(sp, NULL), 0);
 	shmpool_disconnect(other);
