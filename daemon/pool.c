@@ -10,6 +10,7 @@
 #include "autoconf.h"
 #include "log.h"
 #include "shmpoold.h"
+#include "span.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -89,52 +90,71 @@ static int dpool_at_head(const struct dpool *p, int prio)
 	return !head || head->prio > prio;
 }
 
-/* Take count blocks into srv->scratch_index; a contiguous run (contig) as
- * its first index. */
+/* What dpool_take left in srv->scratch_index: a list of indices, a list
+ * that is a run of adjacent blocks, or a contiguous grant's first index. */
+enum grant_shape { GRANT_LIST, GRANT_RUN, GRANT_CONTIG };
+
+/* Take count blocks into srv->scratch_index: their grant_shape, or -errno. */
 static int dpool_take(struct server *srv, struct dpool *p, uint32_t count, int contig)
 {
 	struct blockpool *bp = &p->lp->bp;
 	uint64_t first;
 	int rc;
 
-	if (!contig)
-		return blockpool_alloc_n_index(bp, count, srv->scratch_index);
+	if (!contig) {
+		rc = blockpool_take_n_index(bp, count, srv->scratch_index);
+		return rc < 0 ? rc : rc ? GRANT_RUN : GRANT_LIST;
+	}
 	rc = blockpool_alloc_contig(bp, count, &first);
-	if (rc == 0)
-		srv->scratch_index[0] = blockpool_index(bp, first);
-	return rc;
+	if (rc < 0)
+		return rc;
+	srv->scratch_index[0] = blockpool_index(bp, first);
+	return GRANT_CONTIG;
+}
+
+/* Record blocks [lo, lo + n) as held by c alone, their records written
+ * as spans.  Only a block last held by another uid needs the call. */
+static void dpool_grant_span(struct server *srv, struct conn *c, struct dpool *p, uint32_t lo,
+			     uint32_t n, int cross_uid)
+{
+	const uint32_t uid = (uint32_t)c->uid;
+
+	span_fill(p->owner + lo, n, c->slot);
+	span_increment(p->gen + lo, n);
+	span_fill(p->holders + lo, n, 1);
+	if (cross_uid && !span_all_equal(p->last_uid + lo, n, uid))
+		for (uint32_t i = lo; i < lo + n; i++)
+			if (p->last_uid[i] != uid)
+				scrub_block_grant(srv, p, i, c->uid);
 }
 
 /*
- * Record blocks just taken in srv->scratch_index as held by c and send the
- * reply, split into frames of at most PROTO_MAX_INDICES indices.  A
- * contiguous grant is sent as its first index and count.
+ * Record blocks just taken in srv->scratch_index, of the given shape, as
+ * held by c and send the reply, split into frames of at most
+ * PROTO_MAX_INDICES indices.  A contiguous grant is sent as its first index
+ * and count.
  */
 static void dpool_grant(struct server *srv, struct conn *c, struct dpool *p, uint32_t req_id,
-			uint32_t count, int contig, uint16_t reply_type)
+			uint32_t count, enum grant_shape shape, uint16_t reply_type)
 {
 	struct blockpool *bp = &p->lp->bp;
 	struct proto_block_reply *r = &txbuf.r;
 	const uint32_t *index = srv->scratch_index;
-	uint32_t nidx = contig ? 1 : count;
-	const uint32_t slot = c->slot, uid = (uint32_t)c->uid;
+	uint32_t nidx = shape == GRANT_CONTIG ? 1 : count;
 	const int cross_uid = scrub_cross_uid(srv, p);
 	int fd = -1;
 
-	uint32_t *owner = p->owner, *gen = p->gen, *holders = p->holders;
-	const uint32_t *last_uid = p->last_uid;
+	if (count && shape == GRANT_CONTIG) {
+		dpool_grant_span(srv, c, p, index[0], count, cross_uid);
+	} else if (shape == GRANT_RUN) {
+		uint32_t lo = index[0] < index[count - 1] ? index[0] : index[count - 1];
 
-	/* A contiguous grant is its first index and a count; a list is the
-	 * indices.  Only a block last held by another uid needs the call. */
-	if (contig) {
-		for (uint32_t k = 0, i = count ? index[0] : 0; k < count; k++, i++) {
-			owner[i] = slot;
-			gen[i]++;
-			holders[i] = 1;
-			if (cross_uid && last_uid[i] != uid)
-				scrub_block_grant(srv, p, i, c->uid);
-		}
-	} else {
+		dpool_grant_span(srv, c, p, lo, count, cross_uid);
+	} else if (shape == GRANT_LIST) {
+		const uint32_t slot = c->slot, uid = (uint32_t)c->uid;
+		uint32_t *owner = p->owner, *gen = p->gen, *holders = p->holders;
+		const uint32_t *last_uid = p->last_uid;
+
 		for (uint32_t k = 0; k < count; k++) {
 			const uint32_t i = index[k];
 
@@ -244,7 +264,7 @@ int dpool_request(struct server *srv, struct conn *c, struct dpool *p, uint32_t 
 
 	if (count == 0) {
 		srv->scratch_index[0] = 0;
-		dpool_grant(srv, c, p, req_id, 0, contig, reply_type);
+		dpool_grant(srv, c, p, req_id, 0, contig ? GRANT_CONTIG : GRANT_LIST, reply_type);
 		return 0;
 	}
 	rc = dpool_admit(srv, c, p, count);
@@ -256,8 +276,8 @@ int dpool_request(struct server *srv, struct conn *c, struct dpool *p, uint32_t 
 			uint32_t extra = stock && !contig ? stock_extra(srv, c, p, count, stock) : 0;
 
 			rc = dpool_take(srv, p, count + extra, contig);
-			if (rc == 0) {
-				dpool_grant(srv, c, p, req_id, count + extra, contig, reply_type);
+			if (rc >= 0) {
+				dpool_grant(srv, c, p, req_id, count + extra, rc, reply_type);
 				return 0;
 			}
 		}
@@ -312,12 +332,12 @@ void dpool_kick(struct server *srv, struct dpool *p)
 
 	while ((e = waitq_head(&p->waiters))) {
 		struct waiter *w = waitq_container(e, struct waiter, qe);
-		int contig = !!(w->flags & PROTO_F_CONTIG);
+		int shape = dpool_take(srv, p, w->count, !!(w->flags & PROTO_F_CONTIG));
 
-		if (dpool_take(srv, p, w->count, contig) < 0)
+		if (shape < 0)
 			break;
 		waiter_unlink(srv, w);
-		dpool_grant(srv, w->conn, p, w->req_id, w->count, contig, w->reply_type);
+		dpool_grant(srv, w->conn, p, w->req_id, w->count, shape, w->reply_type);
 		waiter_put(srv, w);
 	}
 	server_arm_timer(srv);
@@ -455,7 +475,7 @@ int dpool_free(struct server *srv, struct conn *c, struct dpool *p, uint32_t cou
 {
 	const uint32_t n = p->lp->bp.num_blocks;
 	int contig = !!(flags & PROTO_F_CONTIG);
-	uint32_t k, freed = 0;
+	uint32_t k, lo = 0, freed = 0;
 	int rc = 0, scrub;
 
 	if (count == 0)
@@ -464,11 +484,32 @@ int dpool_free(struct server *srv, struct conn *c, struct dpool *p, uint32_t cou
 		return -EINVAL;
 	if (contig && (index[0] >= n || count > n - index[0]))
 		return -EINVAL;
-	/* The common case: a list of blocks c alone holds.  One pass lets go
-	 * of them (a duplicate then finds itself let go); anything else (a bad
-	 * entry, a duplicate, an attach hold, a shared block) undoes it and
-	 * takes the general way, which finds the exact error. */
-	if (!contig) {
+	/* The common case: blocks c alone holds, most often a run of them
+	 * (a contiguous free always is), let go of as spans.  A list that is
+	 * no run takes one pass that lets go of its blocks (a duplicate then
+	 * finds itself let go).  Anything else (a bad entry, a duplicate, an
+	 * attach hold, a shared block) undoes it and takes the general way,
+	 * which finds the exact error. */
+	if (contig ? 1 : span_is_run(index, count, &lo)) {
+		if (contig)
+			lo = index[0];
+		if (lo < n && count <= n - lo &&
+		    span_both_equal(p->owner + lo, c->slot, p->holders + lo, 1, count)) {
+			span_fill(p->owner + lo, count, CONN_NONE);
+			span_fill(p->holders + lo, count, 0);
+			if (scrub_on_free(srv, p))
+				for (k = lo; k < lo + count; k++)
+					scrub_block_free(srv, p, k);
+			/* Pushed in the list's order; a contiguous run highest
+			 * first, as blockpool_free_contig does. */
+			if (contig)
+				blockpool_release_run(&p->lp->bp, lo + (count - 1), count, 0);
+			else
+				blockpool_release_run(&p->lp->bp, index[0], count, index[0] == lo);
+			freed = count;
+			goto counted;
+		}
+	} else {
 		const uint32_t slot = c->slot;
 		uint32_t *owner = p->owner, *holders = p->holders;
 

@@ -1,7 +1,9 @@
 #include "blockpool.h"
+#include "span.h"
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define NOT_ON_STACK UINT32_MAX
 
@@ -196,6 +198,42 @@ static void stack_push(struct blockpool *bp, uint32_t i)
 	bit_clear(bp, i);
 }
 
+/* Set (set) or clear the bits of blocks [lo, lo + n), n > 0, a word at a
+ * time. */
+static void bitmap_span(struct blockpool *bp, uint32_t lo, size_t n, int set)
+{
+	uint64_t end = (uint64_t)lo + n - 1;
+	size_t w = lo / 64, last = (size_t)(end / 64);
+	uint64_t mask = ~(uint64_t)0 << (lo % 64);
+
+	for (; w <= last; w++, mask = ~(uint64_t)0) {
+		if (w == last)
+			mask &= ~(uint64_t)0 >> (63 - end % 64);
+		if (set)
+			bp->bitmap[w] |= mask;
+		else
+			bp->bitmap[w] &= ~mask;
+	}
+}
+
+/*
+ * Push the free blocks first, first + 1, ... (asc) or first, first - 1, ...,
+ * n > 0 of them: what n stack_push calls would do, with the stack, the
+ * position index and the bitmap written as spans.
+ */
+static void stack_push_run(struct blockpool *bp, uint32_t first, size_t n, int asc)
+{
+	uint32_t top = bp->num_free, lo = asc ? first : first - (uint32_t)(n - 1);
+
+	span_fill_seq(bp->stack + top, n, first, asc);
+	if (asc)
+		span_fill_seq(bp->pos + lo, n, top, 1);
+	else
+		span_fill_seq(bp->pos + lo, n, top + (uint32_t)(n - 1), 0);
+	bitmap_span(bp, lo, n, 0);
+	bp->num_free = top + (uint32_t)n;
+}
+
 /* Turn an offset into a block index: -EINVAL if it is outside the pool or
  * not on a block boundary. */
 static int offset_index(const struct blockpool *bp, uint64_t off, uint32_t *index)
@@ -261,22 +299,33 @@ static int alloc_n_check(const struct blockpool *bp, size_t n, const void *out)
 	return n > bp->num_free ? -ENOMEM : 1;
 }
 
-int blockpool_alloc_n_index(struct blockpool *bp, size_t n, uint32_t *index)
+int blockpool_take_n_index(struct blockpool *bp, size_t n, uint32_t *index)
 {
 	int rc = alloc_n_check(bp, n, index);
 	uint32_t *stack, *pos;
 	uint64_t *bitmap;
-	uint32_t top;
+	uint32_t top, lo;
 
 	if (rc <= 0)
 		return rc;
+	/* The top of the stack is a run (as a fresh pool's is, and a batch's
+	 * own free leaves it): popped in the order stack_pop would, the
+	 * records written as spans. */
+	top = bp->num_free;
+	if (span_is_run(bp->stack + top - n, n, &lo)) {
+		span_fill_seq(index, n, bp->stack[top - 1], bp->stack[top - 1] == lo);
+		span_fill(bp->pos + lo, n, NOT_ON_STACK);
+		bitmap_span(bp, lo, n, 1);
+		bp->num_free = top - (uint32_t)n;
+		note_used(bp);
+		return 1;
+	}
 	/* stack_pop's work with the pool's pointers and the top in locals:
 	 * index may alias them as far as the compiler knows, and would
 	 * otherwise have them reloaded for every block. */
 	stack = bp->stack;
 	pos = bp->pos;
 	bitmap = bp->bitmap;
-	top = bp->num_free;
 	for (size_t k = 0; k < n; k++) {
 		uint32_t i = stack[--top];
 
@@ -287,6 +336,13 @@ int blockpool_alloc_n_index(struct blockpool *bp, size_t n, uint32_t *index)
 	bp->num_free = top;
 	note_used(bp);
 	return 0;
+}
+
+int blockpool_alloc_n_index(struct blockpool *bp, size_t n, uint32_t *index)
+{
+	int rc = blockpool_take_n_index(bp, n, index);
+
+	return rc < 0 ? rc : 0;
 }
 
 int blockpool_alloc_n(struct blockpool *bp, size_t n, uint64_t *offs)
@@ -392,8 +448,12 @@ void blockpool_release_n_index(struct blockpool *bp, size_t n, const uint32_t *i
 {
 	uint32_t *stack = bp->stack, *pos = bp->pos;
 	uint64_t *bitmap = bp->bitmap;
-	uint32_t top = bp->num_free;
+	uint32_t top = bp->num_free, lo;
 
+	if (span_is_run(index, n, &lo)) {
+		stack_push_run(bp, index[0], n, index[0] == lo);
+		return;
+	}
 	for (size_t k = 0; k < n; k++) {
 		uint32_t i = index[k];
 
@@ -402,6 +462,12 @@ void blockpool_release_n_index(struct blockpool *bp, size_t n, const uint32_t *i
 		stack[top++] = i;
 	}
 	bp->num_free = top;
+}
+
+void blockpool_release_run(struct blockpool *bp, uint32_t first, size_t n, int asc)
+{
+	if (n)
+		stack_push_run(bp, first, n, asc);
 }
 
 int blockpool_can_alloc_contig(const struct blockpool *bp, size_t n)
@@ -472,7 +538,7 @@ int blockpool_reserve(struct blockpool *bp, uint64_t first, size_t n)
 
 int blockpool_free_contig(struct blockpool *bp, uint64_t first, size_t n)
 {
-	uint32_t start, i;
+	uint32_t start;
 	int rc;
 
 	if (!bp)
@@ -486,8 +552,7 @@ int blockpool_free_contig(struct blockpool *bp, uint64_t first, size_t n)
 		return -EFAULT;
 	/* Pushed highest first, so that single allocations take the run back
 	 * in ascending order. */
-	for (i = start + (uint32_t)n; i-- > start;)
-		stack_push(bp, i);
+	stack_push_run(bp, start + (uint32_t)(n - 1), n, 0);
 	return 0;
 }
 

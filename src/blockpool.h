@@ -86,12 +86,23 @@ int blockpool_free_index(struct blockpool *bp, uint32_t i);
 /* All or nothing, as blockpool_free_n. */
 int blockpool_free_n_index(struct blockpool *bp, size_t n, const uint32_t *index);
 /*
+ * blockpool_alloc_n_index, telling the caller whether the n indices it wrote
+ * are a run of adjacent blocks (index[0] and index[n - 1] its ends): 1 if
+ * they are, 0 if not, or -errno.  A run's records are written as spans
+ * (see span.h), and its owner can do the same with its own.
+ */
+int blockpool_take_n_index(struct blockpool *bp, size_t n, uint32_t *index);
+
+/*
  * Put back n blocks the caller has already validated: each index a block of
  * the pool, allocated, and listed once.  Nothing is checked; the daemon,
  * whose per-block ownership records prove all three, uses it so that a
- * batch pays for one validation, not two.
+ * batch pays for one validation, not two.  blockpool_release_run does the
+ * same for the run first, first + 1, ... (asc) or first, first - 1, ...,
+ * pushed in that order.
  */
 void blockpool_release_n_index(struct blockpool *bp, size_t n, const uint32_t *index);
+void blockpool_release_run(struct blockpool *bp, uint32_t first, size_t n, int asc);
 
 /* Whether n adjacent free blocks exist, without taking them. */
 int blockpool_can_alloc_contig(const struct blockpool *bp, size_t n);

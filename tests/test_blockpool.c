@@ -6,10 +6,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
 #include "blockpool.h"
+#include "span.h"
 
 #define SENTINEL UINT64_C(0xdeadbeefdeadbeef)
 
@@ -202,6 +204,201 @@ static void test_release_n_index(void **state)
 	assert_int_equal(off, 2 * 32);
 	assert_int_equal(blockpool_alloc(&bp, &off), -ENOMEM);
 	blockpool_fini(&bp);
+}
+
+/* span_is_run: ascending and descending runs of every length around the
+ * eight-wide loop, the wrap at both ends, and one wrong entry anywhere. */
+static void test_span_is_run(void **state)
+{
+	uint32_t idx[70], lo;
+
+	(void)state;
+	for (size_t n = 0; n <= 70; n++) {
+		for (int asc = 0; asc <= 1; asc++) {
+			span_fill_seq(idx, n, asc ? 1000 : 1000 + (uint32_t)n - 1, asc);
+			lo = 7;
+			assert_int_equal(span_is_run(idx, n, &lo), n >= SPAN_RUN_MIN);
+			assert_int_equal(lo, n >= SPAN_RUN_MIN ? 1000 : 7);
+			for (size_t k = 0; k < n && n >= SPAN_RUN_MIN; k++) {
+				idx[k] += 2;
+				assert_int_equal(span_is_run(idx, n, &lo), 0);
+				idx[k] -= 2;
+			}
+		}
+	}
+	/* No wrap past UINT32_MAX or below 0. */
+	span_fill_seq(idx, 8, UINT32_MAX - 6, 1);
+	assert_int_equal(span_is_run(idx, 8, &lo), 0);
+	span_fill_seq(idx, 8, UINT32_MAX - 7, 1);
+	assert_int_equal(span_is_run(idx, 8, &lo), 1);
+	assert_int_equal(lo, UINT32_MAX - 7);
+	span_fill_seq(idx, 8, 6, 0);
+	assert_int_equal(span_is_run(idx, 8, &lo), 0);
+	span_fill_seq(idx, 8, 7, 0);
+	assert_int_equal(span_is_run(idx, 8, &lo), 1);
+	assert_int_equal(lo, 0);
+	/* The same block twice is no run. */
+	span_fill(idx, 9, 5);
+	assert_int_equal(span_is_run(idx, 9, &lo), 0);
+}
+
+/* The other span loops, at lengths around the eight-wide loop. */
+static void test_span_ops(void **state)
+{
+	uint32_t a[21], b[21];
+
+	(void)state;
+	for (size_t n = 0; n <= 19; n++) {
+		span_fill(a, 21, 3);
+		span_fill(a + 1, n, 9);
+		assert_int_equal(a[0], 3);
+		assert_int_equal(a[n + 1], 3);
+		for (size_t k = 1; k <= n; k++)
+			assert_int_equal(a[k], 9);
+		span_increment(a + 1, n);
+		assert_int_equal(a[0], 3);
+		assert_int_equal(a[n + 1], 3);
+		assert_int_equal(span_all_equal(a + 1, n, 10), 1);
+		span_fill(b, 21, 4);
+		assert_int_equal(span_both_equal(a + 1, 10, b, 4, n), 1);
+		if (n) {
+			b[n - 1] = 5;
+			assert_int_equal(span_both_equal(a + 1, 10, b, 4, n), 0);
+			a[n] = 11;
+			assert_int_equal(span_all_equal(a + 1, n, 10), 0);
+		}
+		span_fill_seq(a, n, 100, 0);
+		for (size_t k = 0; k < n; k++)
+			assert_int_equal(a[k], 100 - k);
+	}
+}
+
+/*
+ * The run paths change nothing but speed: a pool driven through
+ * blockpool_take_n_index, blockpool_release_n_index, blockpool_release_run
+ * and blockpool_free_contig ends every step in exactly the state (stack,
+ * positions, bitmap) of a twin driven one block at a time, and hands out
+ * the same blocks in the same order.  Lists are runs up and down, shuffled
+ * runs and random picks, long enough to take the run paths.
+ */
+static void twin_compare(const struct blockpool *a, const struct blockpool *b, unsigned step)
+{
+	if (a->num_free != b->num_free ||
+	    memcmp(a->stack, b->stack, a->num_free * sizeof(*a->stack)) ||
+	    memcmp(a->pos, b->pos, a->num_blocks * sizeof(*a->pos)) ||
+	    memcmp(a->bitmap, b->bitmap, (a->num_blocks + 63) / 64 * sizeof(*a->bitmap)) ||
+	    a->max_used != b->max_used)
+		fail_msg("run paths and single blocks differ after step %u", step);
+}
+
+static void test_run_paths_twin(void **state)
+{
+	enum { N = 300, STEPS = 20000 };
+	struct blockpool a, b;
+	uint32_t held[N], idx[N], nheld = 0;
+	uint64_t rng = 0x5eed, off;
+	unsigned runs = 0, lists = 0, back_runs = 0;
+
+	(void)state;
+	pool_init(&a, 16, N, 0);
+	pool_init(&b, 16, N, 0);
+	for (unsigned step = 0; step < STEPS; step++) {
+		uint32_t n, pick;
+		int rc;
+
+		rng ^= rng << 13;
+		rng ^= rng >> 7;
+		rng ^= rng << 17;
+		n = (uint32_t)(rng >> 40) % 70;
+		pick = (uint32_t)(rng >> 20) % 16;
+		/* Now and then every block is taken and the whole pool
+		 * given back as one contiguous run, which makes the stack
+		 * one run again; random picks break the runs up. */
+		if (step % 100 == 99) {
+			n = N - nheld;
+			rc = blockpool_take_n_index(&a, n, idx);
+			assert_true(rc == 0 || rc == 1);
+			for (uint32_t k = 0; k < n; k++) {
+				assert_int_equal(blockpool_alloc(&b, &off), 0);
+				assert_int_equal(idx[k], off / 16);
+			}
+			assert_int_equal(blockpool_free_contig(&a, 0, N), 0);
+			for (uint32_t k = N; k-- > 0;)
+				assert_int_equal(blockpool_free_index(&b, k), 0);
+			nheld = 0;
+			twin_compare(&a, &b, step);
+			continue;
+		}
+		if (pick == 2 && (rng >> 50) % 4)
+			pick = 3;
+		else if (pick > 5)
+			pick = pick % 2 ? 0 : 3 + pick % 3;
+		if (pick < 2) {
+			/* Take n. */
+			if (n > N - nheld)
+				n = N - nheld;
+			rc = blockpool_take_n_index(&a, n, idx);
+			assert_true(rc == 0 || rc == 1);
+			if (n >= SPAN_RUN_MIN)
+				*(rc ? &runs : &lists) += 1;
+			for (uint32_t k = 0; k < n; k++) {
+				assert_int_equal(blockpool_alloc(&b, &off), 0);
+				assert_int_equal(idx[k], off / 16);
+				held[nheld++] = idx[k];
+			}
+			if (n >= SPAN_RUN_MIN) {
+				uint32_t lo;
+
+				assert_int_equal(rc, span_is_run(idx, n, &lo));
+			}
+		} else if (pick == 2 && nheld) {
+			/* Give back n held blocks, a random pick in random order. */
+			if (n > nheld)
+				n = nheld;
+			for (uint32_t k = 0; k < n; k++) {
+				uint32_t j = (uint32_t)((rng >> 3) + k * 7919u) % nheld;
+
+				idx[k] = held[j];
+				memmove(held + j, held + j + 1, (--nheld - j) * sizeof(*held));
+			}
+			blockpool_release_n_index(&a, n, idx);
+			for (uint32_t k = 0; k < n; k++)
+				assert_int_equal(blockpool_free_index(&b, idx[k]), 0);
+		} else if (pick >= 3 && nheld) {
+			/* Give back the most recent take's tail, as a run
+			 * when it is one: forwards, backwards or contiguous. */
+			uint32_t lo, m = n < nheld ? n : nheld;
+
+			memcpy(idx, held + nheld - m, m * sizeof(*idx));
+			if (pick == 4)
+				for (uint32_t k = 0; k < m / 2; k++) {
+					uint32_t t = idx[k];
+
+					idx[k] = idx[m - 1 - k];
+					idx[m - 1 - k] = t;
+				}
+			nheld -= m;
+			if (pick == 5 && span_is_run(idx, m, &lo)) {
+				assert_int_equal(blockpool_free_contig(&a, lo * 16, m), 0);
+				for (uint32_t k = m; k-- > 0;)
+					assert_int_equal(blockpool_free_index(&b, lo + k), 0);
+			} else if (span_is_run(idx, m, &lo)) {
+				back_runs++;
+				blockpool_release_run(&a, idx[0], m, idx[0] == lo);
+				for (uint32_t k = 0; k < m; k++)
+					assert_int_equal(blockpool_free_index(&b, idx[k]), 0);
+			} else {
+				blockpool_release_n_index(&a, m, idx);
+				for (uint32_t k = 0; k < m; k++)
+					assert_int_equal(blockpool_free_index(&b, idx[k]), 0);
+			}
+		}
+		twin_compare(&a, &b, step);
+	}
+	/* Both ways were taken, many times (the seed is fixed). */
+	assert_true(runs > 1000 && lists > 1000 && back_runs > 1000);
+	blockpool_fini(&a);
+	blockpool_fini(&b);
 }
 
 static void test_lifo(void **state)
@@ -1201,6 +1398,9 @@ int main(void)
 		cmocka_unit_test(test_index_api),
 		cmocka_unit_test(test_free_n_index),
 		cmocka_unit_test(test_release_n_index),
+		cmocka_unit_test(test_span_is_run),
+		cmocka_unit_test(test_span_ops),
+		cmocka_unit_test(test_run_paths_twin),
 		cmocka_unit_test(test_lifo),
 		cmocka_unit_test(test_alignment),
 		cmocka_unit_test(test_count_zero),

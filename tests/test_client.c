@@ -409,6 +409,72 @@ static void test_contiguous(void **state)
 	shmpool_pool_close(p);
 }
 
+/*
+ * Batches of adjacent blocks, which the daemon grants and takes back as
+ * spans: the same order, errors and accounting as any other list.
+ */
+static void test_batch_runs(void **state)
+{
+	shmpool_t *other = testutil_connect(&h);
+	shmpool_pool_t *p = testutil_pool_open(sp, "p"), *po = testutil_pool_open(other, "p");
+	void *b[16], *c[16], *x = NULL;
+	char *base;
+	ptrdiff_t d;
+
+	(void)state;
+	/* A fresh pool's batch runs up; freed in list order, it comes back
+	 * last in, first out: the same run going down. */
+	assert_int_equal(shmpool_blocks_alloc(p, 12, b, SHMPOOL_NO_WAIT), 0);
+	base = b[0];
+	for (int i = 0; i < 12; i++) {
+		assert_ptr_equal(b[i], base + i * 4096);
+		testutil_fill(b[i], 4096, (unsigned)i);
+	}
+	assert_int_equal(shmpool_blocks_free(p, 12, b), 0);
+	assert_int_equal(shmpool_blocks_alloc(p, 12, c, SHMPOOL_NO_WAIT), 0);
+	for (int i = 0; i < 12; i++) {
+		assert_ptr_equal(c[i], b[11 - i]);
+		assert_true(testutil_check(c[i], 4096, (unsigned)(11 - i)));
+	}
+	expect_stat(p, 12, 12, 0);
+	/* Freed twice: the second is a double free and changes nothing. */
+	assert_int_equal(shmpool_blocks_free(p, 12, c), 0);
+	assert_int_equal(shmpool_blocks_free(p, 12, c), -EFAULT);
+	expect_stat(p, 0, 12, 0);
+
+	/* A run one block of which another connection holds: EPERM, and
+	 * nothing of it is freed. */
+	assert_int_equal(shmpool_blocks_alloc(p, 12, b, SHMPOOL_NO_WAIT), 0);
+	for (int i = 0; i < 12; i++)
+		assert_ptr_equal(b[i], base + i * 4096);
+	assert_int_equal(shmpool_block_free(p, b[5]), 0);
+	expect_stat(p, 11, 12, 0);  /* the free reaches the daemon */
+	assert_int_equal(shmpool_block_alloc(po, &x, SHMPOOL_NO_WAIT), 0);
+	d = mapping_delta(other, x, sp);
+	assert_ptr_equal((char *)x + d, b[5]);
+	assert_int_equal(shmpool_blocks_free(p, 12, b), -EPERM);
+	expect_stat(p, 12, 12, 0);
+	b[5] = b[11];
+	assert_int_equal(shmpool_blocks_free(p, 11, b), 0);
+	expect_stat(p, 1, 12, 0);
+	assert_int_equal(shmpool_block_free(po, x), 0);
+	expect_stat(p, 0, 12, 0);
+
+	/* A contiguous free goes back highest first, so that single
+	 * allocations take the run back in ascending order. */
+	assert_int_equal(shmpool_blocks_alloc_contiguous(p, 10, &x, SHMPOOL_NO_WAIT), 0);
+	assert_int_equal(shmpool_blocks_free_contiguous(p, x, 10), 0);
+	for (int i = 0; i < 10; i++) {
+		assert_int_equal(shmpool_block_alloc(p, &c[i], SHMPOOL_NO_WAIT), 0);
+		assert_ptr_equal(c[i], (char *)x + i * 4096);
+	}
+	assert_int_equal(shmpool_blocks_free(p, 10, c), 0);
+	expect_stat(p, 0, 12, 0);
+	shmpool_pool_close(po);
+	shmpool_pool_close(p);
+	shmpool_disconnect(other);
+}
+
 static void test_blocks_get(void **state)
 {
 	shmpool_pool_t *p = testutil_pool_open(sp, "p");
@@ -1330,6 +1396,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_strerror, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pool_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_block_order_and_align, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batch_runs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alloc_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blocks_alloc_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_contiguous, setup, teardown),
