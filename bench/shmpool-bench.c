@@ -1103,11 +1103,31 @@ static int run_pair(struct bench *b, shmpool_pool_t *pool, size_t n, struct mete
  * run_alloc.  Then n batches with neither barriers nor per-call timing
  * give the daemon's CPU per block (loop->units counts blocks).
  */
-static int run_batch(struct bench *b, size_t n, struct meter *ma, struct meter *mf,
-		     struct meter *mp, struct meter *loop)
+/* The daemon's cost of n untimed cycles of blocks_alloc(count) and
+ * blocks_free(count), per cycle if count is 1 and per block otherwise. */
+static int cost_loop(struct bench *b, size_t n, size_t count, struct meter *m)
 {
 	void *blk[BATCH];
 	struct cost c = { 0 };
+	int rc = 0;
+
+	cost_begin(b, &c);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		rc = shmpool_blocks_alloc(b->pool, count, blk, SHMPOOL_NO_WAIT);
+		if (rc == 0)
+			rc = shmpool_blocks_free(b->pool, count, blk);
+	}
+	if (rc == 0)
+		rc = barrier(b);
+	if (rc == 0)
+		cost_end(b, &c, (double)n * (double)count, m);
+	return rc;
+}
+
+static int run_batch(struct bench *b, size_t n, struct meter *ma, struct meter *mf,
+		     struct meter *mp, struct meter *loop, struct meter *loop1)
+{
+	void *blk[BATCH];
 	size_t w = warmup(n);
 	int rc = 0;
 
@@ -1132,18 +1152,12 @@ static int run_batch(struct bench *b, size_t n, struct meter *ma, struct meter *
 	}
 	if (rc == 0)
 		rc = barrier(b);
-	if (rc < 0)
-		return rc;
-	cost_begin(b, &c);
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		rc = shmpool_blocks_alloc(b->pool, BATCH, blk, SHMPOOL_NO_WAIT);
-		if (rc == 0)
-			rc = shmpool_blocks_free(b->pool, BATCH, blk);
-	}
+	/* The same loop with batches of 1, right after: what a batch of 64
+	 * costs the daemon beyond it is the cost of its 63 extra blocks. */
 	if (rc == 0)
-		rc = barrier(b);
+		rc = cost_loop(b, n, BATCH, loop);
 	if (rc == 0)
-		cost_end(b, &c, (double)n * BATCH, loop);
+		rc = cost_loop(b, n, 1, loop1);
 	return rc;
 }
 
@@ -1642,7 +1656,7 @@ static int run_attach(struct bench *b, size_t n, struct meter *m)
 
 /* The meters of one placement, filled over its rounds. */
 struct meters {
-	struct meter rtt, oneway, alloc, pair, b64a, b64f, b64p, b64loop, heap, wake;
+	struct meter rtt, oneway, alloc, pair, b64a, b64f, b64p, b64loop, b1loop, heap, wake;
 	struct meter alloc_c, pair_c;                 /* on the cached pool */
 	struct meter mmap, attach;
 	uint64_t heap_seed;
@@ -1685,6 +1699,7 @@ static int meters_init(const struct bench *b, struct meters *m)
 	rc |= meter_init(&m->b64f, iters_batch(b));
 	rc |= meter_init(&m->b64p, iters_batch(b));
 	rc |= meter_init(&m->b64loop, 0);
+	rc |= meter_init(&m->b1loop, 0);
 	rc |= meter_init(&m->heap, b->iters);
 	rc |= meter_init(&m->wake, iters_wake(b));
 	rc |= meter_init(&m->mmap, iters_attach(b));
@@ -1719,20 +1734,25 @@ static void meters_done(struct meters *m, struct result *r)
 		r->b64_block.p99 /= BATCH;
 	}
 	samples_done(&m->b64loop.s);
+	samples_done(&m->b1loop.s);
 	r->cpu_b64_block = meter_cpu(&m->b64loop);
 	r->ir_b64_block = meter_ir(&m->b64loop);
 	if (r->cpu_b64_block.has_med) {
+		struct stat2 one = meter_cpu(&m->b1loop);
+
 		/* Two requests (alloc and free) per 64 blocks. */
 		r->cpu_b64 = value(r->cpu_b64_block.med * BATCH / 2);
-		if (r->cpu_pair.has_med)
-			r->cpu_b64_extra = value((r->cpu_b64_block.med * BATCH -
-						  2 * r->cpu_pair.med) / (BATCH - 1));
+		if (one.has_med)
+			r->cpu_b64_extra = value((r->cpu_b64_block.med * BATCH - one.med) /
+						 (BATCH - 1));
 	}
 	if (r->ir_b64_block.has_med) {
+		struct stat2 one = meter_ir(&m->b1loop);
+
 		r->ir_b64 = value(r->ir_b64_block.med * BATCH / 2);
-		if (r->ir_pair.has_med)
-			r->ir_b64_extra = value((r->ir_b64_block.med * BATCH -
-						 2 * r->ir_pair.med) / (BATCH - 1));
+		if (one.has_med)
+			r->ir_b64_extra = value((r->ir_b64_block.med * BATCH - one.med) /
+						(BATCH - 1));
 	}
 	r->cpu_heap = meter_cpu(&m->heap);
 	r->ir_heap = meter_ir(&m->heap);
@@ -1799,7 +1819,7 @@ static int run_round(struct bench *b, int idx, int k, struct meters *m)
 	if (rc == 0 && (b->figs & FIG_BATCH)) {
 		progress(b, "batches of 64", idx, k);
 		rc = run_batch(b, round_share(iters_batch(b), k, nr), &m->b64a, &m->b64f, &m->b64p,
-			       &m->b64loop);
+			       &m->b64loop, &m->b1loop);
 	}
 	if (rc == 0 && (b->figs & FIG_HEAP)) {
 		progress(b, "heap alloc+free", idx, k);
@@ -2349,7 +2369,8 @@ static void print_notes(const struct bench *b)
 	       "8 is CPU time (schedstat) over the requests or messages of the run: the\n"
 	       "daemon's, the bench's own, the echo helper's per round trip, the raw\n"
 	       "receiver's and echo server's per message.  The x64 loop runs batches with no\n"
-	       "timing or round trips; \"extra block\" is (x64 pair - single pair) / 63.\n"
+	       "timing or round trips; \"extra block\" is (x64 loop - the same loop with\n"
+	       "blocks_alloc(1) and blocks_free(1)) / 63.\n"
 	       "9 times shmpool_attach on a fresh connection: the reply brings the region's\n"
 	       "fd, which the library maps.\n"
 	       "2c, 3c and the \"cache\" rows of 7 and 8 run on the pool 'bench-cached'\n"
