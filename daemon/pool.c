@@ -493,8 +493,11 @@ int dpool_free(struct server *srv, struct conn *c, struct dpool *p, uint32_t cou
 	if (contig ? 1 : span_is_run(index, count, &lo)) {
 		if (contig)
 			lo = index[0];
+		/* A block c holds as primary has one holder at least; with
+		 * no shared block in p, exactly one. */
 		if (lo < n && count <= n - lo &&
-		    span_both_equal(p->owner + lo, c->slot, p->holders + lo, 1, count)) {
+		    (p->nshared ? span_both_equal(p->owner + lo, c->slot, p->holders + lo, 1, count)
+				: span_all_equal(p->owner + lo, count, c->slot))) {
 			span_fill(p->owner + lo, count, CONN_NONE);
 			span_fill(p->holders + lo, count, 0);
 			if (scrub_on_free(srv, p))

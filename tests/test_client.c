@@ -470,6 +470,25 @@ static void test_batch_runs(void **state)
 	}
 	assert_int_equal(shmpool_blocks_free(p, 10, c), 0);
 	expect_stat(p, 0, 12, 0);
+
+	/* A run one block of which another connection has attached: the
+	 * free lets go of every hold of p's, and the attached block stays
+	 * allocated, with its contents, until the other lets go too. */
+	assert_int_equal(shmpool_blocks_alloc(p, 10, b, SHMPOOL_NO_WAIT), 0);
+	for (int i = 0; i < 10; i++)
+		assert_ptr_equal(b[i], c[9 - i]);
+	testutil_fill(b[3], 4096, 33);
+	{
+		shmpool_ref_t ref;
+
+		assert_int_equal(shmpool_ref(sp, b[3], &ref), 0);
+		assert_int_equal(shmpool_attach(other, &ref, &x), 0);
+	}
+	assert_int_equal(shmpool_blocks_free(p, 10, b), 0);
+	expect_stat(p, 1, 12, 0);
+	assert_true(testutil_check(x, 4096, 33));
+	assert_int_equal(shmpool_free(other, x), 0);
+	expect_stat(p, 0, 12, 0);
 	shmpool_pool_close(po);
 	shmpool_pool_close(p);
 	shmpool_disconnect(other);
