@@ -5,8 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NOT_ON_STACK UINT32_MAX
-
 /* Work out the stride and the span for these parameters, or return the
  * error blockpool_init would give for them. */
 static int blockpool_geometry(uint64_t block_size, uint64_t num_blocks, uint64_t *align,
@@ -59,6 +57,10 @@ int blockpool_init(struct blockpool *bp, uint64_t block_size, uint64_t num_block
 		bp->stack[i] = n - 1 - i;
 		bp->pos[n - 1 - i] = i;
 	}
+	bp->run_base = 0;
+	bp->run_len = n;
+	bp->run_first = n - 1;
+	bp->run_asc = 0;
 	bp->block_size = block_size;
 	bp->stride = stride;
 	bp->align = align;
@@ -168,12 +170,25 @@ static void note_used(struct blockpool *bp)
 		bp->max_used = used;
 }
 
+/* The stack is about to be written at position p: the known run ends
+ * there at the latest. */
+static inline void run_cut(struct blockpool *bp, uint32_t p)
+{
+	if (p < bp->run_base + bp->run_len)
+		bp->run_len = p > bp->run_base ? p - bp->run_base : 0;
+}
+
+/* The block at position q of the known run. */
+static inline uint32_t run_at(const struct blockpool *bp, uint32_t q)
+{
+	return bp->run_asc ? bp->run_first + (q - bp->run_base) : bp->run_first - (q - bp->run_base);
+}
+
 /* Pop the top of the free stack and mark it allocated. */
 static uint32_t stack_pop(struct blockpool *bp)
 {
 	uint32_t i = bp->stack[--bp->num_free];
 
-	bp->pos[i] = NOT_ON_STACK;
 	bit_set(bp, i);
 	return i;
 }
@@ -185,14 +200,15 @@ static void stack_take(struct blockpool *bp, uint32_t i)
 	uint32_t p = bp->pos[i];
 	uint32_t top = bp->stack[--bp->num_free];
 
+	run_cut(bp, p);
 	bp->stack[p] = top;
 	bp->pos[top] = p;
-	bp->pos[i] = NOT_ON_STACK;
 	bit_set(bp, i);
 }
 
 static void stack_push(struct blockpool *bp, uint32_t i)
 {
+	run_cut(bp, bp->num_free);
 	bp->pos[i] = bp->num_free;
 	bp->stack[bp->num_free++] = i;
 	bit_clear(bp, i);
@@ -232,6 +248,10 @@ static void stack_push_run(struct blockpool *bp, uint32_t first, size_t n, int a
 		span_fill_seq(bp->pos + lo, n, top + (uint32_t)(n - 1), 0);
 	bitmap_span(bp, lo, n, 0);
 	bp->num_free = top + (uint32_t)n;
+	bp->run_base = top;
+	bp->run_len = (uint32_t)n;
+	bp->run_first = first;
+	bp->run_asc = asc;
 }
 
 /* Turn an offset into a block index: -EINVAL if it is outside the pool or
@@ -302,19 +322,21 @@ static int alloc_n_check(const struct blockpool *bp, size_t n, const void *out)
 int blockpool_take_n_index(struct blockpool *bp, size_t n, uint32_t *index)
 {
 	int rc = alloc_n_check(bp, n, index);
-	uint32_t *stack, *pos;
+	uint32_t *stack;
 	uint64_t *bitmap;
 	uint32_t top, lo;
 
 	if (rc <= 0)
 		return rc;
-	/* The top of the stack is a run (as a fresh pool's is, and a batch's
-	 * own free leaves it): popped in the order stack_pop would, the
-	 * records written as spans. */
+	/* The top of the stack lies in the known run (as a fresh pool's
+	 * does, and a batch's own free leaves it): popped in the order
+	 * stack_pop would, the records written as spans. */
 	top = bp->num_free;
-	if (span_is_run(bp->stack + top - n, n, &lo)) {
-		span_fill_seq(index, n, bp->stack[top - 1], bp->stack[top - 1] == lo);
-		span_fill(bp->pos + lo, n, NOT_ON_STACK);
+	if (n >= SPAN_RUN_MIN && top - n >= bp->run_base && top <= bp->run_base + bp->run_len) {
+		uint32_t first = run_at(bp, top - 1);
+
+		lo = bp->run_asc ? first - (uint32_t)(n - 1) : first;
+		span_fill_seq(index, n, first, !bp->run_asc);
 		bitmap_span(bp, lo, n, 1);
 		bp->num_free = top - (uint32_t)n;
 		note_used(bp);
@@ -324,12 +346,10 @@ int blockpool_take_n_index(struct blockpool *bp, size_t n, uint32_t *index)
 	 * index may alias them as far as the compiler knows, and would
 	 * otherwise have them reloaded for every block. */
 	stack = bp->stack;
-	pos = bp->pos;
 	bitmap = bp->bitmap;
 	for (size_t k = 0; k < n; k++) {
 		uint32_t i = stack[--top];
 
-		pos[i] = NOT_ON_STACK;
 		bitmap[i / 64] |= (uint64_t)1 << (i % 64);
 		index[k] = i;
 	}
@@ -392,6 +412,7 @@ static int free_list(struct blockpool *bp, size_t n, const uint32_t *index, cons
 		uint64_t *bitmap = bp->bitmap;
 		uint32_t top = bp->num_free;
 
+		run_cut(bp, top);
 		for (k = 0; k < n; k++) {
 			uint32_t i = index[k];
 			uint64_t *w, bit;
@@ -454,6 +475,7 @@ void blockpool_release_n_index(struct blockpool *bp, size_t n, const uint32_t *i
 		stack_push_run(bp, index[0], n, index[0] == lo);
 		return;
 	}
+	run_cut(bp, top);
 	for (size_t k = 0; k < n; k++) {
 		uint32_t i = index[k];
 

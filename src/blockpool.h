@@ -33,8 +33,14 @@ struct blockpool {
 	uint32_t num_free;     /* also the depth of the free stack */
 	uint32_t max_used;     /* high-water mark of used blocks */
 	uint32_t *stack;       /* free block indices; top is stack[num_free - 1] */
-	uint32_t *pos;         /* pos[i]: index of block i in stack, or UINT32_MAX */
+	uint32_t *pos;         /* pos[i]: index of free block i in stack (stale once taken) */
 	uint64_t *bitmap;      /* bit i set: block i is allocated */
+	/* A stretch of the stack known to hold a run, so that taking from
+	 * it needs no look at the stack: stack[run_base + j] is
+	 * run_first + j (run_asc) or run_first - j for j < run_len.  A
+	 * write into the stack below its end cuts it there. */
+	uint32_t run_base, run_len, run_first;
+	int run_asc;
 };
 
 struct blockpool_stat {
@@ -86,10 +92,12 @@ int blockpool_free_index(struct blockpool *bp, uint32_t i);
 /* All or nothing, as blockpool_free_n. */
 int blockpool_free_n_index(struct blockpool *bp, size_t n, const uint32_t *index);
 /*
- * blockpool_alloc_n_index, telling the caller whether the n indices it wrote
- * are a run of adjacent blocks (index[0] and index[n - 1] its ends): 1 if
- * they are, 0 if not, or -errno.  A run's records are written as spans
- * (see span.h), and its owner can do the same with its own.
+ * blockpool_alloc_n_index, telling the caller whether it took the n blocks
+ * as a run of adjacent ones (index[0] and index[n - 1] its ends): 1 if it
+ * did, 0 if it took them one by one (they may still be adjacent), or
+ * -errno.  A run is taken from the stretch of the stack the pool knows to
+ * hold one (a fresh pool's, or what a run's release pushed), its records
+ * written as spans (see span.h), and its owner can do the same with its own.
  */
 int blockpool_take_n_index(struct blockpool *bp, size_t n, uint32_t *index);
 

@@ -285,15 +285,18 @@ static void twin_compare(const struct blockpool *a, const struct blockpool *b, u
 {
 	if (a->num_free != b->num_free ||
 	    memcmp(a->stack, b->stack, a->num_free * sizeof(*a->stack)) ||
-	    memcmp(a->pos, b->pos, a->num_blocks * sizeof(*a->pos)) ||
 	    memcmp(a->bitmap, b->bitmap, (a->num_blocks + 63) / 64 * sizeof(*a->bitmap)) ||
 	    a->max_used != b->max_used)
 		fail_msg("run paths and single blocks differ after step %u", step);
+	/* Every free block knows its place in the stack. */
+	for (uint32_t k = 0; k < a->num_free; k++)
+		if (a->pos[a->stack[k]] != k || b->pos[b->stack[k]] != k)
+			fail_msg("position of block %u wrong after step %u", a->stack[k], step);
 }
 
 static void test_run_paths_twin(void **state)
 {
-	enum { N = 300, STEPS = 20000 };
+	enum { N = 300, STEPS = 40000 };
 	struct blockpool a, b;
 	uint32_t held[N], idx[N], nheld = 0;
 	uint64_t rng = 0x5eed, off;
@@ -310,11 +313,42 @@ static void test_run_paths_twin(void **state)
 		rng ^= rng >> 7;
 		rng ^= rng << 17;
 		n = (uint32_t)(rng >> 40) % 70;
-		pick = (uint32_t)(rng >> 20) % 16;
+		pick = (uint32_t)(rng >> 20) % 20;
+		/* Single blocks and contiguous takes, on both twins. */
+		if (pick >= 16) {
+			uint64_t oa, ob;
+			int ra, rb;
+
+			if (pick == 16) {
+				ra = blockpool_alloc(&a, &oa);
+				rb = blockpool_alloc(&b, &ob);
+				n = 1;
+			} else if (pick == 17 && nheld) {
+				uint32_t j = (uint32_t)(rng >> 7) % nheld;
+
+				assert_int_equal(blockpool_free_index(&a, held[j]), 0);
+				assert_int_equal(blockpool_free_index(&b, held[j]), 0);
+				memmove(held + j, held + j + 1, (--nheld - j) * sizeof(*held));
+				twin_compare(&a, &b, step);
+				continue;
+			} else {
+				n = 1 + n % 12;
+				ra = blockpool_alloc_contig(&a, n, &oa);
+				rb = blockpool_alloc_contig(&b, n, &ob);
+			}
+			assert_int_equal(ra, rb);
+			if (ra == 0) {
+				assert_int_equal(oa, ob);
+				for (uint32_t k = 0; k < n; k++)
+					held[nheld++] = (uint32_t)(oa / 16) + k;
+			}
+			twin_compare(&a, &b, step);
+			continue;
+		}
 		/* Now and then every block is taken and the whole pool
 		 * given back as one contiguous run, which makes the stack
 		 * one run again; random picks break the runs up. */
-		if (step % 100 == 99) {
+		if (step % 50 == 49) {
 			n = N - nheld;
 			rc = blockpool_take_n_index(&a, n, idx);
 			assert_true(rc == 0 || rc == 1);
@@ -346,10 +380,10 @@ static void test_run_paths_twin(void **state)
 				assert_int_equal(idx[k], off / 16);
 				held[nheld++] = idx[k];
 			}
-			if (n >= SPAN_RUN_MIN) {
+			if (rc == 1) {
 				uint32_t lo;
 
-				assert_int_equal(rc, span_is_run(idx, n, &lo));
+				assert_int_equal(span_is_run(idx, n, &lo), 1);
 			}
 		} else if (pick == 2 && nheld) {
 			/* Give back n held blocks, a random pick in random order. */
@@ -361,7 +395,11 @@ static void test_run_paths_twin(void **state)
 				idx[k] = held[j];
 				memmove(held + j, held + j + 1, (--nheld - j) * sizeof(*held));
 			}
-			blockpool_release_n_index(&a, n, idx);
+			/* The checked free, or the daemon's put-back. */
+			if ((rng >> 55) % 2)
+				assert_int_equal(blockpool_free_n_index(&a, n, idx), 0);
+			else
+				blockpool_release_n_index(&a, n, idx);
 			for (uint32_t k = 0; k < n; k++)
 				assert_int_equal(blockpool_free_index(&b, idx[k]), 0);
 		} else if (pick >= 3 && nheld) {
