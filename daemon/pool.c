@@ -490,9 +490,9 @@ int dpool_free(struct server *srv, struct conn *c, struct dpool *p, uint32_t cou
 	 * finds itself let go).  Anything else (a bad entry, a duplicate, an
 	 * attach hold, a shared block) undoes it and takes the general way,
 	 * which finds the exact error. */
-	if (contig ? 1 : span_is_run(index, count, &lo)) {
-		if (contig)
-			lo = index[0];
+	if (contig)
+		lo = index[0];
+	if (contig || span_is_run(index, count, &lo)) {
 		/* A block c holds as primary has one holder at least; with
 		 * no shared block in p, exactly one. */
 		if (lo < n && count <= n - lo &&

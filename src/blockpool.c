@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <stdlib.h>
-#include <string.h>
 
 /* Work out the stride and the span for these parameters, or return the
  * error blockpool_init would give for them. */
