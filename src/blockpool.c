@@ -328,9 +328,17 @@ int blockpool_take_n_index(struct blockpool *bp, size_t n, uint32_t *index)
 	if (rc <= 0)
 		return rc;
 	/* The top of the stack lies in the known run (as a fresh pool's
-	 * does, and a batch's own free leaves it): popped in the order
+	 * does, and a batch's own free leaves it), or is found to be one
+	 * (pushed a block at a time), which it then is: popped in the order
 	 * stack_pop would, the records written as spans. */
 	top = bp->num_free;
+	if (n >= SPAN_RUN_MIN && !(top - n >= bp->run_base && top <= bp->run_base + bp->run_len) &&
+	    span_is_run(bp->stack + top - n, n, &lo)) {
+		bp->run_base = top - (uint32_t)n;
+		bp->run_len = (uint32_t)n;
+		bp->run_first = bp->stack[top - n];
+		bp->run_asc = bp->run_first == lo;
+	}
 	if (n >= SPAN_RUN_MIN && top - n >= bp->run_base && top <= bp->run_base + bp->run_len) {
 		uint32_t first = run_at(bp, top - 1);
 
