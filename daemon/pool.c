@@ -91,19 +91,21 @@ static int dpool_at_head(const struct dpool *p, int prio)
 }
 
 /* What dpool_take left in srv->scratch_index: a list of indices, a list
- * that is a run of adjacent blocks, or a contiguous grant's first index. */
-enum grant_shape { GRANT_LIST, GRANT_RUN, GRANT_CONTIG };
+ * of exactly the blocks [*lo, *lo + count) in some order, or a contiguous
+ * grant's first index. */
+enum grant_shape { GRANT_LIST, GRANT_SPAN, GRANT_CONTIG };
 
 /* Take count blocks into srv->scratch_index: their grant_shape, or -errno. */
-static int dpool_take(struct server *srv, struct dpool *p, uint32_t count, int contig)
+static int dpool_take(struct server *srv, struct dpool *p, uint32_t count, int contig,
+		      uint32_t *lo)
 {
 	struct blockpool *bp = &p->lp->bp;
 	uint64_t first;
 	int rc;
 
 	if (!contig) {
-		rc = blockpool_take_n_index(bp, count, srv->scratch_index);
-		return rc < 0 ? rc : rc ? GRANT_RUN : GRANT_LIST;
+		rc = blockpool_take_n_index(bp, count, srv->scratch_index, lo);
+		return rc < 0 ? rc : rc ? GRANT_SPAN : GRANT_LIST;
 	}
 	rc = blockpool_alloc_contig(bp, count, &first);
 	if (rc < 0)
@@ -135,7 +137,7 @@ static void dpool_grant_span(struct server *srv, struct conn *c, struct dpool *p
  * and count.
  */
 static void dpool_grant(struct server *srv, struct conn *c, struct dpool *p, uint32_t req_id,
-			uint32_t count, enum grant_shape shape, uint16_t reply_type)
+			uint32_t count, enum grant_shape shape, uint32_t lo, uint16_t reply_type)
 {
 	struct blockpool *bp = &p->lp->bp;
 	struct proto_block_reply *r = &txbuf.r;
@@ -146,9 +148,7 @@ static void dpool_grant(struct server *srv, struct conn *c, struct dpool *p, uin
 
 	if (count && shape == GRANT_CONTIG) {
 		dpool_grant_span(srv, c, p, index[0], count, cross_uid);
-	} else if (shape == GRANT_RUN) {
-		uint32_t lo = index[0] < index[count - 1] ? index[0] : index[count - 1];
-
+	} else if (shape == GRANT_SPAN) {
 		dpool_grant_span(srv, c, p, lo, count, cross_uid);
 	} else if (shape == GRANT_LIST) {
 		const uint32_t slot = c->slot, uid = (uint32_t)c->uid;
@@ -264,7 +264,7 @@ int dpool_request(struct server *srv, struct conn *c, struct dpool *p, uint32_t 
 
 	if (count == 0) {
 		srv->scratch_index[0] = 0;
-		dpool_grant(srv, c, p, req_id, 0, contig ? GRANT_CONTIG : GRANT_LIST, reply_type);
+		dpool_grant(srv, c, p, req_id, 0, contig ? GRANT_CONTIG : GRANT_LIST, 0, reply_type);
 		return 0;
 	}
 	rc = dpool_admit(srv, c, p, count);
@@ -275,9 +275,11 @@ int dpool_request(struct server *srv, struct conn *c, struct dpool *p, uint32_t 
 			/* A client whose cache ran dry may get it refilled. */
 			uint32_t extra = stock && !contig ? stock_extra(srv, c, p, count, stock) : 0;
 
-			rc = dpool_take(srv, p, count + extra, contig);
+			uint32_t lo = 0;
+
+			rc = dpool_take(srv, p, count + extra, contig, &lo);
 			if (rc >= 0) {
-				dpool_grant(srv, c, p, req_id, count + extra, rc, reply_type);
+				dpool_grant(srv, c, p, req_id, count + extra, rc, lo, reply_type);
 				return 0;
 			}
 		}
@@ -332,12 +334,13 @@ void dpool_kick(struct server *srv, struct dpool *p)
 
 	while ((e = waitq_head(&p->waiters))) {
 		struct waiter *w = waitq_container(e, struct waiter, qe);
-		int shape = dpool_take(srv, p, w->count, !!(w->flags & PROTO_F_CONTIG));
+		uint32_t lo = 0;
+		int shape = dpool_take(srv, p, w->count, !!(w->flags & PROTO_F_CONTIG), &lo);
 
 		if (shape < 0)
 			break;
 		waiter_unlink(srv, w);
-		dpool_grant(srv, w->conn, p, w->req_id, w->count, shape, w->reply_type);
+		dpool_grant(srv, w->conn, p, w->req_id, w->count, shape, lo, w->reply_type);
 		waiter_put(srv, w);
 	}
 	server_arm_timer(srv);
@@ -514,8 +517,9 @@ int dpool_free(struct server *srv, struct conn *c, struct dpool *p, uint32_t cou
 		}
 	} else {
 		const uint32_t slot = c->slot;
-		uint32_t *owner = p->owner, *holders = p->holders;
+		uint32_t *owner = p->owner, *holders = p->holders, hi = 0;
 
+		lo = UINT32_MAX;
 		for (k = 0; k < count; k++) {
 			uint32_t i = index[k];
 
@@ -523,12 +527,19 @@ int dpool_free(struct server *srv, struct conn *c, struct dpool *p, uint32_t cou
 				break;
 			owner[i] = CONN_NONE;
 			holders[i] = 0;
+			lo = i < lo ? i : lo;
+			hi = i > hi ? i : hi;
 		}
 		if (k == count) {
 			if (scrub_on_free(srv, p))
 				for (k = 0; k < count; k++)
 					scrub_block_free(srv, p, index[k]);
-			blockpool_release_n_index(&p->lp->bp, count, index);
+			/* The pass let go of each block once, so count of
+			 * them from lo to hi are all of those. */
+			if (hi - lo == count - 1)
+				blockpool_release_span(&p->lp->bp, count, index, lo);
+			else
+				blockpool_release_n_index(&p->lp->bp, count, index);
 			freed = count;
 			goto counted;
 		}

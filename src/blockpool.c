@@ -318,12 +318,12 @@ static int alloc_n_check(const struct blockpool *bp, size_t n, const void *out)
 	return n > bp->num_free ? -ENOMEM : 1;
 }
 
-int blockpool_take_n_index(struct blockpool *bp, size_t n, uint32_t *index)
+int blockpool_take_n_index(struct blockpool *bp, size_t n, uint32_t *index, uint32_t *span_lo)
 {
 	int rc = alloc_n_check(bp, n, index);
 	uint32_t *stack;
 	uint64_t *bitmap;
-	uint32_t top, lo;
+	uint32_t top, lo, hi;
 
 	if (rc <= 0)
 		return rc;
@@ -347,27 +347,52 @@ int blockpool_take_n_index(struct blockpool *bp, size_t n, uint32_t *index)
 		bitmap_span(bp, lo, n, 1);
 		bp->num_free = top - (uint32_t)n;
 		note_used(bp);
+		*span_lo = lo;
 		return 1;
 	}
 	/* stack_pop's work with the pool's pointers and the top in locals:
 	 * index may alias them as far as the compiler knows, and would
-	 * otherwise have them reloaded for every block. */
+	 * otherwise have them reloaded for every block.  Blocks on the stack
+	 * are distinct, so n of them from lo to lo + n - 1 are all of those:
+	 * their bits are set as a span. */
 	stack = bp->stack;
 	bitmap = bp->bitmap;
+	if (n < SPAN_RUN_MIN) {
+		for (size_t k = 0; k < n; k++) {
+			uint32_t i = stack[--top];
+
+			bitmap[i / 64] |= (uint64_t)1 << (i % 64);
+			index[k] = i;
+		}
+		bp->num_free = top;
+		note_used(bp);
+		return 0;
+	}
+	lo = UINT32_MAX;
+	hi = 0;
 	for (size_t k = 0; k < n; k++) {
 		uint32_t i = stack[--top];
 
-		bitmap[i / 64] |= (uint64_t)1 << (i % 64);
+		lo = i < lo ? i : lo;
+		hi = i > hi ? i : hi;
 		index[k] = i;
 	}
 	bp->num_free = top;
 	note_used(bp);
+	if (hi - lo == n - 1) {
+		bitmap_span(bp, lo, n, 1);
+		*span_lo = lo;
+		return 1;
+	}
+	for (size_t k = 0; k < n; k++)
+		bitmap[index[k] / 64] |= (uint64_t)1 << (index[k] % 64);
 	return 0;
 }
 
 int blockpool_alloc_n_index(struct blockpool *bp, size_t n, uint32_t *index)
 {
-	int rc = blockpool_take_n_index(bp, n, index);
+	uint32_t lo;
+	int rc = blockpool_take_n_index(bp, n, index, &lo);
 
 	return rc < 0 ? rc : 0;
 }
@@ -497,6 +522,22 @@ void blockpool_release_run(struct blockpool *bp, uint32_t first, size_t n, int a
 {
 	if (n)
 		stack_push_run(bp, first, n, asc);
+}
+
+void blockpool_release_span(struct blockpool *bp, size_t n, const uint32_t *index, uint32_t lo)
+{
+	uint32_t *stack = bp->stack, *pos = bp->pos;
+	uint32_t top = bp->num_free;
+
+	if (n == 0)
+		return;
+	run_cut(bp, top);
+	for (size_t k = 0; k < n; k++) {
+		stack[top + k] = index[k];
+		pos[index[k]] = top + (uint32_t)k;
+	}
+	bitmap_span(bp, lo, n, 0);
+	bp->num_free = top + (uint32_t)n;
 }
 
 int blockpool_can_alloc_contig(const struct blockpool *bp, size_t n)

@@ -92,14 +92,14 @@ int blockpool_free_index(struct blockpool *bp, uint32_t i);
 /* All or nothing, as blockpool_free_n. */
 int blockpool_free_n_index(struct blockpool *bp, size_t n, const uint32_t *index);
 /*
- * blockpool_alloc_n_index, telling the caller whether it took the n blocks
- * as a run of adjacent ones (index[0] and index[n - 1] its ends): 1 if it
- * did, 0 if it took them one by one (they may still be adjacent), or
- * -errno.  A run is taken from the stretch of the stack the pool knows to
- * hold one (a fresh pool's, or what a run's release pushed), its records
- * written as spans (see span.h), and its owner can do the same with its own.
+ * blockpool_alloc_n_index, telling the caller whether the n blocks it took
+ * are exactly lo, lo + 1, ..., lo + n - 1 in some order: 1 if they are (with
+ * *lo set), 0 if not, or -errno.  Their owner can then keep its records of
+ * them as spans (see span.h), as the pool does.  Taken from the stretch of
+ * the stack the pool knows to hold a run (a fresh pool's, or what a run's
+ * release pushed), they are in the run's order.
  */
-int blockpool_take_n_index(struct blockpool *bp, size_t n, uint32_t *index);
+int blockpool_take_n_index(struct blockpool *bp, size_t n, uint32_t *index, uint32_t *lo);
 
 /*
  * Put back n blocks the caller has already validated: each index a block of
@@ -111,6 +111,9 @@ int blockpool_take_n_index(struct blockpool *bp, size_t n, uint32_t *index);
  */
 void blockpool_release_n_index(struct blockpool *bp, size_t n, const uint32_t *index);
 void blockpool_release_run(struct blockpool *bp, uint32_t first, size_t n, int asc);
+/* The same for a list that is exactly the blocks [lo, lo + n) in some
+ * order, pushed in the list's order. */
+void blockpool_release_span(struct blockpool *bp, size_t n, const uint32_t *index, uint32_t lo);
 
 /* Whether n adjacent free blocks exist, without taking them. */
 int blockpool_can_alloc_contig(const struct blockpool *bp, size_t n);

@@ -294,13 +294,30 @@ static void twin_compare(const struct blockpool *a, const struct blockpool *b, u
 			fail_msg("position of block %u wrong after step %u", a->stack[k], step);
 }
 
+/* Whether idx[0..m) is exactly the blocks *lo .. *lo + m - 1, in any order. */
+static bool span_of(const uint32_t *idx, uint32_t m, uint32_t *lo)
+{
+	bool seen[300] = { false };
+	uint32_t mn = UINT32_MAX;
+
+	for (uint32_t k = 0; k < m; k++)
+		mn = idx[k] < mn ? idx[k] : mn;
+	for (uint32_t k = 0; k < m; k++) {
+		if (idx[k] - mn >= m || seen[idx[k] - mn])
+			return false;
+		seen[idx[k] - mn] = true;
+	}
+	*lo = mn;
+	return m > 0;
+}
+
 static void test_run_paths_twin(void **state)
 {
 	enum { N = 300, STEPS = 40000 };
 	struct blockpool a, b;
 	uint32_t held[N], idx[N], nheld = 0;
 	uint64_t rng = 0x5eed, off;
-	unsigned runs = 0, lists = 0, back_runs = 0;
+	unsigned runs = 0, spans = 0, lists = 0, back_runs = 0, back_spans = 0;
 
 	(void)state;
 	pool_init(&a, 16, N, 0);
@@ -349,8 +366,10 @@ static void test_run_paths_twin(void **state)
 		 * given back as one contiguous run, which makes the stack
 		 * one run again; random picks break the runs up. */
 		if (step % 50 == 49) {
+			uint32_t lo;
+
 			n = N - nheld;
-			rc = blockpool_take_n_index(&a, n, idx);
+			rc = blockpool_take_n_index(&a, n, idx, &lo);
 			assert_true(rc == 0 || rc == 1);
 			for (uint32_t k = 0; k < n; k++) {
 				assert_int_equal(blockpool_alloc(&b, &off), 0);
@@ -371,20 +390,21 @@ static void test_run_paths_twin(void **state)
 			/* Take n. */
 			if (n > N - nheld)
 				n = N - nheld;
-			rc = blockpool_take_n_index(&a, n, idx);
+			uint32_t lo = 0, lo2;
+
+			rc = blockpool_take_n_index(&a, n, idx, &lo);
 			assert_true(rc == 0 || rc == 1);
 			if (n >= SPAN_RUN_MIN)
-				*(rc ? &runs : &lists) += 1;
+				*(rc == 0 ? &lists : span_is_run(idx, n, &lo2) ? &runs : &spans) += 1;
 			for (uint32_t k = 0; k < n; k++) {
 				assert_int_equal(blockpool_alloc(&b, &off), 0);
 				assert_int_equal(idx[k], off / 16);
 				held[nheld++] = idx[k];
 			}
-			if (rc == 1) {
-				uint32_t lo;
-
-				assert_int_equal(span_is_run(idx, n, &lo), 1);
-			}
+			/* 1: exactly the blocks lo .. lo + n - 1. */
+			if (rc == 1)
+				for (uint32_t k = 0; k < n; k++)
+					assert_true(idx[k] >= lo && idx[k] - lo < n);
 		} else if (pick == 2 && nheld) {
 			/* Give back n held blocks, a random pick in random order. */
 			if (n > nheld)
@@ -425,6 +445,11 @@ static void test_run_paths_twin(void **state)
 				blockpool_release_run(&a, idx[0], m, idx[0] == lo);
 				for (uint32_t k = 0; k < m; k++)
 					assert_int_equal(blockpool_free_index(&b, idx[k]), 0);
+			} else if (span_of(idx, m, &lo)) {
+				back_spans++;
+				blockpool_release_span(&a, m, idx, lo);
+				for (uint32_t k = 0; k < m; k++)
+					assert_int_equal(blockpool_free_index(&b, idx[k]), 0);
 			} else {
 				blockpool_release_n_index(&a, m, idx);
 				for (uint32_t k = 0; k < m; k++)
@@ -433,8 +458,9 @@ static void test_run_paths_twin(void **state)
 		}
 		twin_compare(&a, &b, step);
 	}
-	/* Both ways were taken, many times (the seed is fixed). */
-	assert_true(runs > 1000 && lists > 1000 && back_runs > 1000);
+	/* Every way was taken, many times (the seed is fixed). */
+	assert_true(runs > 1000 && spans > 500 && lists > 1000 && back_runs > 1000 &&
+		    back_spans > 1000);
 	blockpool_fini(&a);
 	blockpool_fini(&b);
 }

@@ -489,6 +489,25 @@ static void test_batch_runs(void **state)
 	assert_true(testutil_check(x, 4096, 33));
 	assert_int_equal(shmpool_free(other, x), 0);
 	expect_stat(p, 0, 12, 0);
+
+	/* Adjacent blocks in no run order: freed shuffled, they come back in
+	 * the reverse of that order, all of them, and nothing twice. */
+	assert_int_equal(shmpool_blocks_alloc(p, 10, b, SHMPOOL_NO_WAIT), 0);
+	for (int i = 0; i < 10; i++)
+		c[i] = b[(i * 3) % 10];
+	assert_int_equal(shmpool_blocks_free(p, 10, c), 0);
+	expect_stat(p, 0, 12, 0);
+	assert_int_equal(shmpool_blocks_alloc(p, 10, b, SHMPOOL_NO_WAIT), 0);
+	for (int i = 0; i < 10; i++)
+		assert_ptr_equal(b[i], c[9 - i]);
+	expect_stat(p, 10, 12, 0);
+	assert_int_equal(shmpool_blocks_free(p, 10, b), 0);
+	assert_int_equal(shmpool_blocks_free(p, 10, c), -EFAULT);
+	expect_stat(p, 0, 12, 0);
+	/* The pool agrees: every block is free, as one run of all 16. */
+	assert_int_equal(shmpool_blocks_alloc_contiguous(p, 16, &x, SHMPOOL_NO_WAIT), 0);
+	assert_ptr_equal(x, base);
+	assert_int_equal(shmpool_blocks_free_contiguous(p, x, 16), 0);
 	shmpool_pool_close(po);
 	shmpool_pool_close(p);
 	shmpool_disconnect(other);
