@@ -278,6 +278,20 @@ struct scrub_case {
 	unsigned char leave;                    /* what it writes before freeing */
 };
 
+/* Connect and open pool name, reporting both: 0, or -1 if either failed. */
+static int child_open(struct child_results *res, const char *name, shmpool_t **c,
+		      shmpool_pool_t **pool)
+{
+	int rc = shmpool_connect(h.socket, c);
+
+	child_put(res, rc);
+	if (rc < 0)
+		return -1;
+	rc = shmpool_pool_open(*c, name, pool);
+	child_put(res, rc);
+	return rc < 0 ? -1 : 0;
+}
+
 /* Take the pool's block, report its offset and the bytes of it that are
  * not what was expected, fill it and free it. */
 static void block_child(const void *in, struct child_results *res)
@@ -288,13 +302,7 @@ static void block_child(const void *in, struct child_results *res)
 	void *b = NULL;
 	int rc;
 
-	rc = shmpool_connect(h.socket, &c);
-	child_put(res, rc);
-	if (rc < 0)
-		return;
-	rc = shmpool_pool_open(c, sc->name, &pool);
-	child_put(res, rc);
-	if (rc < 0)
+	if (child_open(res, sc->name, &c, &pool) < 0)
 		return;
 	rc = shmpool_block_alloc(pool, &b, SHMPOOL_NO_WAIT);
 	child_put(res, rc);
@@ -321,13 +329,7 @@ static void batch_child(const void *in, struct child_results *res)
 	size_t bad = 0;
 	int rc;
 
-	rc = shmpool_connect(h.socket, &c);
-	child_put(res, rc);
-	if (rc < 0)
-		return;
-	rc = shmpool_pool_open(c, "pb", &pool);
-	child_put(res, rc);
-	if (rc < 0)
+	if (child_open(res, "pb", &c, &pool) < 0)
 		return;
 	rc = shmpool_blocks_alloc(pool, BATCH, b, SHMPOOL_NO_WAIT);
 	child_put(res, rc);
