@@ -478,7 +478,7 @@ int dpool_free(struct server *srv, struct conn *c, struct dpool *p, uint32_t cou
 {
 	const uint32_t n = p->lp->bp.num_blocks;
 	int contig = !!(flags & PROTO_F_CONTIG);
-	uint32_t k, lo = 0, freed = 0;
+	uint32_t k, lo = 0, hi, freed = 0;
 	int rc = 0, scrub;
 
 	if (count == 0)
@@ -492,7 +492,13 @@ int dpool_free(struct server *srv, struct conn *c, struct dpool *p, uint32_t cou
 	 * no run takes one pass that lets go of its blocks (a duplicate then
 	 * finds itself let go).  Anything else (a bad entry, a duplicate, an
 	 * attach hold, a shared block) undoes it and takes the general way,
-	 * which finds the exact error. */
+	 * which finds the exact error.
+	 *
+	 * Blocks that go back all adjacent go back as a run, highest first,
+	 * whatever the list's order: the next batch takes them as a run in
+	 * ascending order (one span for the client to coalesce, and the
+	 * span paths here), and single allocations take them lowest first.
+	 * Any other list goes back in its order, last in, first out. */
 	if (contig)
 		lo = index[0];
 	if (contig || span_is_run(index, count, &lo)) {
@@ -506,20 +512,16 @@ int dpool_free(struct server *srv, struct conn *c, struct dpool *p, uint32_t cou
 			if (scrub_on_free(srv, p))
 				for (k = lo; k < lo + count; k++)
 					scrub_block_free(srv, p, k);
-			/* Pushed in the list's order; a contiguous run highest
-			 * first, as blockpool_free_contig does. */
-			if (contig)
-				blockpool_release_run(&p->lp->bp, lo + (count - 1), count, 0);
-			else
-				blockpool_release_run(&p->lp->bp, index[0], count, index[0] == lo);
+			blockpool_release_run(&p->lp->bp, lo + (count - 1), count, 0);
 			freed = count;
 			goto counted;
 		}
 	} else {
 		const uint32_t slot = c->slot;
-		uint32_t *owner = p->owner, *holders = p->holders, hi = 0;
+		uint32_t *owner = p->owner, *holders = p->holders;
 
 		lo = UINT32_MAX;
+		hi = 0;
 		for (k = 0; k < count; k++) {
 			uint32_t i = index[k];
 
@@ -535,9 +537,9 @@ int dpool_free(struct server *srv, struct conn *c, struct dpool *p, uint32_t cou
 				for (k = 0; k < count; k++)
 					scrub_block_free(srv, p, index[k]);
 			/* The pass let go of each block once, so count of
-			 * them from lo to hi are all of those. */
+			 * them from lo to hi are all of those: a run. */
 			if (hi - lo == count - 1)
-				blockpool_release_span(&p->lp->bp, count, index, lo);
+				blockpool_release_run(&p->lp->bp, hi, count, 0);
 			else
 				blockpool_release_n_index(&p->lp->bp, count, index);
 			freed = count;
@@ -570,6 +572,8 @@ int dpool_free(struct server *srv, struct conn *c, struct dpool *p, uint32_t cou
 	 * (or unmarked) is an attach hold, as dpool_mark found.  Blocks whose
 	 * last holder this was go back to the pool in one call. */
 	scrub = scrub_on_free(srv, p);
+	lo = UINT32_MAX;
+	hi = 0;
 	for (k = 0; k < count; k++) {
 		uint32_t i = contig ? index[0] + k : index[k];
 
@@ -577,10 +581,16 @@ int dpool_free(struct server *srv, struct conn *c, struct dpool *p, uint32_t cou
 			p->owner[i] = CONN_NONE;
 		else
 			dpool_drop_xhold(c, p, i);
-		if (dpool_unhold(srv, p, i, scrub))
+		if (dpool_unhold(srv, p, i, scrub)) {
 			srv->scratch_index[freed++] = i;
+			lo = i < lo ? i : lo;
+			hi = i > hi ? i : hi;
+		}
 	}
-	blockpool_release_n_index(&p->lp->bp, freed, srv->scratch_index);
+	if (freed && hi - lo == freed - 1)
+		blockpool_release_run(&p->lp->bp, hi, freed, 0);
+	else
+		blockpool_release_n_index(&p->lp->bp, freed, srv->scratch_index);
 counted:
 	dpool_unhold_count(srv, c, p, count, freed);
 	dpool_kick(srv, p);

@@ -524,22 +524,6 @@ void blockpool_release_run(struct blockpool *bp, uint32_t first, size_t n, int a
 		stack_push_run(bp, first, n, asc);
 }
 
-void blockpool_release_span(struct blockpool *bp, size_t n, const uint32_t *index, uint32_t lo)
-{
-	uint32_t *stack = bp->stack, *pos = bp->pos;
-	uint32_t top = bp->num_free;
-
-	if (n == 0)
-		return;
-	run_cut(bp, top);
-	for (size_t k = 0; k < n; k++) {
-		stack[top + k] = index[k];
-		pos[index[k]] = top + (uint32_t)k;
-	}
-	bitmap_span(bp, lo, n, 0);
-	bp->num_free = top + (uint32_t)n;
-}
-
 int blockpool_can_alloc_contig(const struct blockpool *bp, size_t n)
 {
 	if (!bp)

@@ -111,9 +111,6 @@ int blockpool_take_n_index(struct blockpool *bp, size_t n, uint32_t *index, uint
  */
 void blockpool_release_n_index(struct blockpool *bp, size_t n, const uint32_t *index);
 void blockpool_release_run(struct blockpool *bp, uint32_t first, size_t n, int asc);
-/* The same for a list that is exactly the blocks [lo, lo + n) in some
- * order, pushed in the list's order. */
-void blockpool_release_span(struct blockpool *bp, size_t n, const uint32_t *index, uint32_t lo);
 
 /* Whether n adjacent free blocks exist, without taking them. */
 int blockpool_can_alloc_contig(const struct blockpool *bp, size_t n);

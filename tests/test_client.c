@@ -418,12 +418,12 @@ static void test_batch_runs(void **state)
 	shmpool_t *other = testutil_connect(&h);
 	shmpool_pool_t *p = testutil_pool_open(sp, "p"), *po = testutil_pool_open(other, "p");
 	void *b[16], *c[16], *x = NULL;
-	char *base;
+	char *base, *lowest;
 	ptrdiff_t d;
 
 	(void)state;
-	/* A fresh pool's batch runs up; freed in list order, it comes back
-	 * last in, first out: the same run going down. */
+	/* A fresh pool's batch runs up; freed, adjacent blocks go back as a
+	 * run, lowest on top: the next batch is the same run going up. */
 	assert_int_equal(shmpool_blocks_alloc(p, 12, b, SHMPOOL_NO_WAIT), 0);
 	base = b[0];
 	for (int i = 0; i < 12; i++) {
@@ -433,8 +433,8 @@ static void test_batch_runs(void **state)
 	assert_int_equal(shmpool_blocks_free(p, 12, b), 0);
 	assert_int_equal(shmpool_blocks_alloc(p, 12, c, SHMPOOL_NO_WAIT), 0);
 	for (int i = 0; i < 12; i++) {
-		assert_ptr_equal(c[i], b[11 - i]);
-		assert_true(testutil_check(c[i], 4096, (unsigned)(11 - i)));
+		assert_ptr_equal(c[i], b[i]);
+		assert_true(testutil_check(c[i], 4096, (unsigned)i));
 	}
 	expect_stat(p, 12, 12, 0);
 	/* Freed twice: the second is a double free and changes nothing. */
@@ -476,7 +476,7 @@ static void test_batch_runs(void **state)
 	 * allocated, with its contents, until the other lets go too. */
 	assert_int_equal(shmpool_blocks_alloc(p, 10, b, SHMPOOL_NO_WAIT), 0);
 	for (int i = 0; i < 10; i++)
-		assert_ptr_equal(b[i], c[9 - i]);
+		assert_ptr_equal(b[i], c[i]);
 	testutil_fill(b[3], 4096, 33);
 	{
 		shmpool_ref_t ref;
@@ -490,19 +490,52 @@ static void test_batch_runs(void **state)
 	assert_int_equal(shmpool_free(other, x), 0);
 	expect_stat(p, 0, 12, 0);
 
-	/* Adjacent blocks in no run order: freed shuffled, they come back in
-	 * the reverse of that order, all of them, and nothing twice. */
+	/* Adjacent blocks in no run order (the blocks the last free put
+	 * back, the attached one last): freed shuffled, they go back as a
+	 * run, so the next batch gets them in ascending order, all of them,
+	 * and nothing twice. */
+	x = b[3];
 	assert_int_equal(shmpool_blocks_alloc(p, 10, b, SHMPOOL_NO_WAIT), 0);
-	for (int i = 0; i < 10; i++)
+	assert_ptr_equal(b[0], x);
+	assert_false(b[1] == (char *)x + 4096 || b[1] == (char *)x - 4096);
+	lowest = x;
+	for (int i = 0; i < 10; i++) {
 		c[i] = b[(i * 3) % 10];
+		lowest = (char *)c[i] < lowest ? c[i] : lowest;
+	}
 	assert_int_equal(shmpool_blocks_free(p, 10, c), 0);
 	expect_stat(p, 0, 12, 0);
 	assert_int_equal(shmpool_blocks_alloc(p, 10, b, SHMPOOL_NO_WAIT), 0);
 	for (int i = 0; i < 10; i++)
-		assert_ptr_equal(b[i], c[9 - i]);
+		assert_ptr_equal(b[i], lowest + i * 4096);
 	expect_stat(p, 10, 12, 0);
 	assert_int_equal(shmpool_blocks_free(p, 10, b), 0);
 	assert_int_equal(shmpool_blocks_free(p, 10, c), -EFAULT);
+	expect_stat(p, 0, 12, 0);
+
+	/* The same through the general way, which a free with an attached
+	 * block takes: the nine blocks it lets go of are adjacent and go
+	 * back as a run; the attached one follows when the other lets go. */
+	assert_int_equal(shmpool_blocks_alloc(p, 10, b, SHMPOOL_NO_WAIT), 0);
+	for (int i = 0; i < 10; i++)
+		assert_ptr_equal(b[i], lowest + i * 4096);
+	{
+		shmpool_ref_t ref;
+
+		assert_int_equal(shmpool_ref(sp, b[9], &ref), 0);
+		assert_int_equal(shmpool_attach(other, &ref, &x), 0);
+	}
+	for (int i = 0; i < 10; i++)
+		c[i] = b[(i * 7) % 10];
+	assert_int_equal(shmpool_blocks_free(p, 10, c), 0);
+	expect_stat(p, 1, 12, 0);
+	assert_int_equal(shmpool_free(other, x), 0);
+	expect_stat(p, 0, 12, 0);
+	assert_int_equal(shmpool_blocks_alloc(p, 10, b, SHMPOOL_NO_WAIT), 0);
+	assert_ptr_equal(b[0], lowest + 9 * 4096);
+	for (int i = 1; i < 10; i++)
+		assert_ptr_equal(b[i], lowest + (i - 1) * 4096);
+	assert_int_equal(shmpool_blocks_free(p, 10, b), 0);
 	expect_stat(p, 0, 12, 0);
 	/* The pool agrees: every block is free, as one run of all 16. */
 	assert_int_equal(shmpool_blocks_alloc_contiguous(p, 16, &x, SHMPOOL_NO_WAIT), 0);

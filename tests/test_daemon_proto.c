@@ -437,7 +437,8 @@ static void test_free_list_duplicate(void **state)
 	assert_int_equal(proto_send(fd, &m, sizeof(m), -1, 0), 0);
 	harness_expect_status(fd, PROTO_BLOCK_FREE | PROTO_REPLY, 5, -EFAULT);
 	assert_int_equal(harness_pool_stat(fd, pd.id).num_used, 3);
-	/* In reverse, so the next grant starts from the same block again. */
+	/* Listed in reverse; adjacent, they go back as a run, lowest on
+	 * top, so the next grant starts from the same block again. */
 	m.f.count = m.f.nindices = 3;
 	m.idx[0] = z;
 	m.idx[1] = y;
