@@ -119,6 +119,9 @@ static const struct {
 };
 
 static const int tput_clients[3] = { 1, 4, 16 };
+/* Throughput windows per figure: the raw one-way rate and the shmpool
+ * pairs alternate, and each is the median of its windows (-q: 3). */
+#define TPUT_ROUNDS 5
 
 /* Memory shared with the helper processes, mapped before any fork. */
 struct shared {
@@ -184,6 +187,7 @@ struct bench {
 	size_t iters;
 	int rounds;
 	double tput_secs;
+	int tput_rounds;                        /* windows per throughput figure */
 	unsigned figs;
 	int json;
 	int verbose;
@@ -1136,6 +1140,13 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* The median of d[0..n), n > 0; sorts d. */
+static double median_sort(double *d, size_t n)
+{
+	qsort(d, n, sizeof(*d), cmp_double);
+	return n % 2 ? d[n / 2] : (d[n / 2 - 1] + d[n / 2]) / 2;
+}
+
 /*
  * The daemon's CPU per extra block of a batch: in each round, the x64
  * loop's CPU per cycle less the x1 loop's, run right after it, over 63;
@@ -1155,8 +1166,7 @@ static struct stat2 extra_block(const struct samples *x64, const struct samples 
 		return r;
 	for (size_t i = 0; i < n; i++)
 		d[i] = ((double)x64->v[i] - (double)x1->v[i]) / 1000.0 / (BATCH - 1);
-	qsort(d, n, sizeof(*d), cmp_double);
-	r = value(n % 2 ? d[n / 2] : (d[n / 2 - 1] + d[n / 2]) / 2);
+	r = value(median_sort(d, n));
 	free(d);
 	return r;
 }
@@ -1892,12 +1902,25 @@ static int run_place(struct bench *b, int idx)
 		struct stat2 pairs_c = { 0 };
 		int n = tput_clients[k];
 
+		double raw[TPUT_ROUNDS], pairs[TPUT_ROUNDS];
+
 		progress(b, "throughput", idx, 0);
-		rc = run_raw_tput(b, pl, n, 0, &r->raw_tput[k], &recv_m);
-		if (rc == 0)
+		/* The machine's speed drifts over seconds: the figure and its
+		 * baseline take turns, and each is the median of its windows. */
+		for (int j = 0; rc == 0 && j < b->tput_rounds; j++) {
+			struct stat2 v = { 0 };
+
+			rc = run_raw_tput(b, pl, n, 0, &v, &recv_m);
+			raw[j] = v.med;
+			if (rc == 0)
+				rc = run_sp_tput(b, pl, POOL_NAME, n, &v, &sp_m);
+			pairs[j] = v.med;
+		}
+		if (rc == 0) {
+			r->raw_tput[k] = value(median_sort(raw, (size_t)b->tput_rounds));
+			r->sp_tput[k] = value(median_sort(pairs, (size_t)b->tput_rounds));
 			rc = run_raw_tput(b, pl, n, 1, &r->rr_tput[k], &rr_m);
-		if (rc == 0)
-			rc = run_sp_tput(b, pl, POOL_NAME, n, &r->sp_tput[k], &sp_m);
+		}
 		if (rc == 0)
 			rc = run_sp_tput(b, pl, CACHED_POOL_NAME, n, &pairs_c, &spc_m);
 		r->sp_ops[k] = r->sp_tput[k];
@@ -2290,6 +2313,7 @@ static void print_json(const struct bench *b, const struct row *rows, int n)
 		printf(", %d", b->cpus[1]);
 	printf("],\n  \"rounds\": %d,\n  \"throughput_seconds\": %.3f,\n", b->rounds,
 	       b->tput_secs);
+	printf("  \"throughput_rounds\": %d,\n", b->tput_rounds);
 	printf("  \"baseline_round_medians_us\": {\"one_cpu\": [%.3f, %.3f], \"two_cpus\": ",
 	       b->res[0].rtt_rounds.min * 1e-3, b->res[0].rtt_rounds.max * 1e-3);
 	if (b->places[1].valid)
@@ -2370,7 +2394,8 @@ static void print_header(const struct bench *b)
 	       b->load >= 0.5 ? " (other work is running: expect noise)" : "");
 	printf("%zu timed calls per latency figure (batches %zu, wake-ups %zu, attaches %zu) in %d\n"
 	       "rounds, each right after its share of the baseline and a warm-up; throughput\n"
-	       "counted over %.2f s per run.  Times are clock_gettime(CLOCK_MONOTONIC) around each\n"
+	       "counted over %.2f s per run, the median of %d runs taking turns with the\n"
+	       "raw one-way runs.  Times are clock_gettime(CLOCK_MONOTONIC) around each\n"
 	       "call, nothing subtracted (a pair of clock reads costs %.1f ns).  \"x med\" and\n"
 	       "\"x p99\" are the figure over its baseline in the same placement.  One CPU: bench,\n"
 	       "helpers and daemon on CPU %d; two CPUs: bench and throughput clients on CPU %d,\n"
@@ -2379,7 +2404,7 @@ static void print_header(const struct bench *b)
 	       "Rows marked \"cache\" run on the pool 'bench-cached', whose blocks each\n"
 	       "connection caches: a cache hit sends no message at all (see the notes).\n\n",
 	       b->iters, iters_batch(b), iters_wake(b), iters_attach(b), b->rounds, b->tput_secs,
-	       b->timer_ns, b->cpus[0], b->cpus[0]);
+	       b->tput_rounds, b->timer_ns, b->cpus[0], b->cpus[0]);
 }
 
 static void print_notes(const struct bench *b)
@@ -2397,7 +2422,8 @@ static void print_notes(const struct bench *b)
 	       "waiter's return from block_alloc(FOREVER) on the emptied pool 'wake'.\n"
 	       "7 counts alloc+free pairs per second, and ops (an alloc or a free is one op,\n"
 	       "so two per pair), against raw one-way 32-byte messages and raw round trips\n"
-	       "per second, N processes each, to one epoll process.\n"
+	       "per second, N processes each, to one epoll process.  The pairs and the raw\n"
+	       "one-way messages are the medians of their runs, which take turns.\n"
 	       "8 is CPU time (schedstat) over the requests or messages of the run: the\n"
 	       "daemon's, the bench's own, the echo helper's per round trip, the raw\n"
 	       "receiver's and echo server's per message.  The x64 loop runs batches with no\n"
@@ -2611,6 +2637,7 @@ int main(int argc, char **argv)
 	if ((size_t)b->rounds > b->iters / 5)
 		b->rounds = (int)(b->iters / 5);
 	b->tput_secs = secs > 0 ? secs : quick ? 0.2 : 0.5;
+	b->tput_rounds = quick ? 3 : TPUT_ROUNDS;
 	b->callgrind = b->wrapper && strstr(b->wrapper, "callgrind");
 	if (!b->daemon_bin) {
 		const char *env = getenv("SHMPOOLD");
