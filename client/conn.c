@@ -445,6 +445,21 @@ static int conn_apply_descs(shmpool_t *sp, const void *msg, uint16_t req, size_t
 	return rc;
 }
 
+/* Block i of a grant, at position pos of it: the caller's, held and its
+ * pointer written (NULL when the region is not mapped), or one for the
+ * cache, which the connection holds through its lane. */
+static inline void grant_block(shmpool_t *sp, struct client_pool *cp, struct client_pending *p,
+			       char *base, uint32_t i, uint32_t pos)
+{
+	if (pos >= p->count) {
+		p->extra[p->nextra++] = i;
+		return;
+	}
+	if (!client_hold_grant_first(cp, i))
+		client_hold_grant(sp, cp, i);
+	p->blocks[pos] = base ? base + (uint64_t)i * cp->stride : NULL;
+}
+
 /*
  * One frame of a block grant: record the holds and write the pointers into
  * the caller's array.  Holds are recorded even when the grant turns out to
@@ -485,25 +500,36 @@ static void conn_grant_frame(shmpool_t *sp, struct client_pending *p, const void
 		pending_complete(p, 0);
 		return;
 	}
-	if (r->nindices > r->count - p->got)
-		goto fail;
 	base = client_region_base(sp, cp->region_id);
 	if (base)
 		base += cp->base;
-	for (uint32_t k = 0; k < r->nindices; k++) {
-		uint32_t i = r->index[k], pos = p->got + k;
+	if (r->r.flags & PROTO_F_SEQ) {
+		/* A run in order, named by its first block: the whole grant
+		 * in one frame, every block of it in the pool. */
+		uint32_t first, n = r->count;
 
-		if (i >= cp->num_blocks)
+		if (r->nindices != 1 || (r->r.flags & PROTO_F_MORE) || p->got != 0 || n == 0)
 			goto fail;
-		/* Blocks for the cache are the connection's, not the
-		 * caller's: they are held through the lane. */
-		if (pos >= p->count) {
-			p->extra[p->nextra++] = i;
-			continue;
-		}
-		if (!client_hold_grant_first(cp, i))
-			client_hold_grant(sp, cp, i);
-		p->blocks[pos] = base ? base + (uint64_t)i * cp->stride : NULL;
+		first = r->index[0];
+		if (first >= cp->num_blocks ||
+		    ((r->r.flags & PROTO_F_DESC) ? first < n - 1 : n - 1 > cp->num_blocks - 1 - first))
+			goto fail;
+		if (r->r.flags & PROTO_F_DESC)
+			for (uint32_t k = 0; k < n; k++)
+				grant_block(sp, cp, p, base, first - k, k);
+		else
+			for (uint32_t k = 0; k < n; k++)
+				grant_block(sp, cp, p, base, first + k, k);
+		p->got = n;
+		pending_complete(p, base ? 0 : -ENOMEM);
+		return;
+	}
+	if (r->nindices > r->count - p->got)
+		goto fail;
+	for (uint32_t k = 0; k < r->nindices; k++) {
+		if (r->index[k] >= cp->num_blocks)
+			goto fail;
+		grant_block(sp, cp, p, base, r->index[k], p->got + k);
 	}
 	/* Some of the frame's blocks are the caller's, and cannot be reached. */
 	if (!base && r->nindices > 0 && p->got < p->count)

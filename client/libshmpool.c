@@ -8,6 +8,7 @@
  * caller gets the daemon's exact verdict and nothing is freed on an error.
  */
 #include "client.h"
+#include "span.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -46,19 +47,29 @@ static int name_set(char dst[PROTO_NAME_MAX], const char *src, int nonempty)
 	return proto_set_name(dst, src) < 0 ? -EINVAL : 0;
 }
 
-/* Send a block free of nidx indices already in fb->f for one pool. */
+/* Send a block free of nidx indices already in fb->f for one pool.  Adjacent
+ * blocks in order, up or down, go as a contiguous free of the lowest: the
+ * daemon puts them back the same way (as a run, whatever the order), and
+ * reads one index, not nidx. */
 static int free_message(shmpool_t *sp, struct proto_block_free *f, uint32_t pool_id,
 			uint32_t nidx, int sync)
 {
 	struct client_pending p;
-	size_t len = sizeof(*f) + (size_t)nidx * sizeof(uint32_t);
+	uint32_t lo, nsent = nidx;
+	size_t len;
 
+	f->flags = sync ? PROTO_F_SYNC : 0;
+	if (span_is_run(f->index, nidx, &lo)) {
+		f->index[0] = lo;
+		f->flags |= PROTO_F_CONTIG;
+		nsent = 1;
+	}
+	len = sizeof(*f) + (size_t)nsent * sizeof(uint32_t);
 	memset(&f->hdr, 0, sizeof(f->hdr));
 	f->hdr.type = PROTO_BLOCK_FREE;
 	f->pool_id = pool_id;
 	f->count = nidx;
-	f->nindices = nidx;
-	f->flags = sync ? PROTO_F_SYNC : 0;
+	f->nindices = nsent;
 	if (!sync)
 		return client_send_async(sp, f, len);
 	client_pending_init(&p);
@@ -527,7 +538,7 @@ static int blocks_request(shmpool_pool_t *pool, size_t count, void **out, int ti
 	m.pool_id = pool->id;
 	m.count = (uint32_t)count;
 	m.timeout_ms = timeout_ms;
-	m.flags = contig ? PROTO_F_CONTIG : 0;
+	m.flags = contig ? PROTO_F_CONTIG : PROTO_F_SEQ;
 	client_pending_init(&p);
 	if (!contig && cp->lane != PROTO_STOCK_NONE) {
 		rc = stock_alloc(sp, cp, count, out);

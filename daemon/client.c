@@ -749,8 +749,9 @@ static void handle_block_alloc(struct conn *c, const struct proto_block_alloc *m
 
 	if (!p)
 		rc = -ENOENT;
-	else if (m->flags & ~PROTO_F_CONTIG || m->timeout_ms < -1 || m->stock > PROTO_STOCK_SLOTS ||
-		 (m->stock && (m->flags & PROTO_F_CONTIG)))
+	else if (m->flags & ~(PROTO_F_CONTIG | PROTO_F_SEQ) || m->timeout_ms < -1 ||
+		 m->stock > PROTO_STOCK_SLOTS ||
+		 ((m->flags & PROTO_F_CONTIG) && (m->stock || (m->flags & PROTO_F_SEQ))))
 		rc = -EINVAL;
 	else
 		rc = dpool_request(c->srv, c, p, m->hdr.id, m->count, m->flags, m->timeout_ms,

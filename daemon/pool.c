@@ -91,20 +91,26 @@ static int dpool_at_head(const struct dpool *p, int prio)
 }
 
 /* What dpool_take left in srv->scratch_index: a list of indices, a list
- * of exactly the blocks [*lo, *lo + count) in some order, or a contiguous
- * grant's first index. */
-enum grant_shape { GRANT_LIST, GRANT_SPAN, GRANT_CONTIG };
+ * of exactly the blocks [*lo, *lo + count) in some order, the first two of
+ * those in order up or down for a client that takes a run as its first
+ * index (PROTO_F_SEQ), or a contiguous grant's first index. */
+enum grant_shape { GRANT_LIST, GRANT_SPAN, GRANT_SEQ, GRANT_CONTIG };
 
-/* Take count blocks into srv->scratch_index: their grant_shape, or -errno. */
-static int dpool_take(struct server *srv, struct dpool *p, uint32_t count, int contig,
+/* Take count blocks for a request with these flags into srv->scratch_index:
+ * their grant_shape, or -errno. */
+static int dpool_take(struct server *srv, struct dpool *p, uint32_t count, uint32_t flags,
 		      uint32_t *lo)
 {
 	struct blockpool *bp = &p->lp->bp;
 	uint64_t first;
 	int rc;
 
-	if (!contig) {
+	if (!(flags & PROTO_F_CONTIG)) {
 		rc = blockpool_take_n_index(bp, count, srv->scratch_index, lo);
+		if (rc == 2 && (flags & PROTO_F_SEQ))
+			return GRANT_SEQ;       /* the first two indices name it */
+		if (rc == 2)
+			blockpool_seq_fill(srv->scratch_index, count);
 		return rc < 0 ? rc : rc ? GRANT_SPAN : GRANT_LIST;
 	}
 	rc = blockpool_alloc_contig(bp, count, &first);
@@ -133,8 +139,8 @@ static void dpool_grant_span(struct server *srv, struct conn *c, struct dpool *p
 /*
  * Record blocks just taken in srv->scratch_index, of the given shape, as
  * held by c and send the reply, split into frames of at most
- * PROTO_MAX_INDICES indices.  A contiguous grant is sent as its first index
- * and count.
+ * PROTO_MAX_INDICES indices.  A contiguous grant, and a run in order to a
+ * client that asked for it so, is sent as its first index and count.
  */
 static void dpool_grant(struct server *srv, struct conn *c, struct dpool *p, uint32_t req_id,
 			uint32_t count, enum grant_shape shape, uint32_t lo, uint16_t reply_type)
@@ -142,13 +148,13 @@ static void dpool_grant(struct server *srv, struct conn *c, struct dpool *p, uin
 	struct blockpool *bp = &p->lp->bp;
 	struct proto_block_reply *r = &txbuf.r;
 	const uint32_t *index = srv->scratch_index;
-	uint32_t nidx = shape == GRANT_CONTIG ? 1 : count;
+	uint32_t nidx = shape == GRANT_CONTIG || shape == GRANT_SEQ ? 1 : count;
 	const int cross_uid = scrub_cross_uid(srv, p);
 	int fd = -1;
 
 	if (count && shape == GRANT_CONTIG) {
 		dpool_grant_span(srv, c, p, index[0], count, cross_uid);
-	} else if (shape == GRANT_SPAN) {
+	} else if (shape == GRANT_SPAN || shape == GRANT_SEQ) {
 		dpool_grant_span(srv, c, p, lo, count, cross_uid);
 	} else if (shape == GRANT_LIST) {
 		const uint32_t slot = c->slot, uid = (uint32_t)c->uid;
@@ -178,6 +184,8 @@ static void dpool_grant(struct server *srv, struct conn *c, struct dpool *p, uin
 		txbuf_desc = 0;
 	}
 	conn_reply_init(&r->r, reply_type, req_id, 0);
+	if (shape == GRANT_SEQ)
+		r->r.flags = PROTO_F_SEQ | (index[1] < index[0] ? PROTO_F_DESC : 0);
 	r->pool_id = p->id;
 	r->count = count;
 	if (reply_type == PROTO_GROUP_ALLOC) {
@@ -277,7 +285,7 @@ int dpool_request(struct server *srv, struct conn *c, struct dpool *p, uint32_t 
 
 			uint32_t lo = 0;
 
-			rc = dpool_take(srv, p, count + extra, contig, &lo);
+			rc = dpool_take(srv, p, count + extra, flags, &lo);
 			if (rc >= 0) {
 				dpool_grant(srv, c, p, req_id, count + extra, rc, lo, reply_type);
 				return 0;
@@ -335,7 +343,7 @@ void dpool_kick(struct server *srv, struct dpool *p)
 	while ((e = waitq_head(&p->waiters))) {
 		struct waiter *w = waitq_container(e, struct waiter, qe);
 		uint32_t lo = 0;
-		int shape = dpool_take(srv, p, w->count, !!(w->flags & PROTO_F_CONTIG), &lo);
+		int shape = dpool_take(srv, p, w->count, w->flags, &lo);
 
 		if (shape < 0)
 			break;

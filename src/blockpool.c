@@ -343,12 +343,13 @@ int blockpool_take_n_index(struct blockpool *bp, size_t n, uint32_t *index, uint
 		uint32_t first = run_at(bp, top - 1);
 
 		lo = bp->run_asc ? first - (uint32_t)(n - 1) : first;
-		span_fill_seq(index, n, first, !bp->run_asc);
+		index[0] = first;
+		index[1] = bp->run_asc ? first - 1 : first + 1;
 		bitmap_span(bp, lo, n, 1);
 		bp->num_free = top - (uint32_t)n;
 		note_used(bp);
 		*span_lo = lo;
-		return 1;
+		return 2;
 	}
 	/* stack_pop's work with the pool's pointers and the top in locals:
 	 * index may alias them as far as the compiler knows, and would
@@ -389,11 +390,18 @@ int blockpool_take_n_index(struct blockpool *bp, size_t n, uint32_t *index, uint
 	return 0;
 }
 
+void blockpool_seq_fill(uint32_t *index, size_t n)
+{
+	span_fill_seq(index, n, index[0], index[1] > index[0]);
+}
+
 int blockpool_alloc_n_index(struct blockpool *bp, size_t n, uint32_t *index)
 {
 	uint32_t lo;
 	int rc = blockpool_take_n_index(bp, n, index, &lo);
 
+	if (rc == 2)
+		blockpool_seq_fill(index, n);
 	return rc < 0 ? rc : 0;
 }
 

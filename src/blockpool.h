@@ -93,13 +93,20 @@ int blockpool_free_index(struct blockpool *bp, uint32_t i);
 int blockpool_free_n_index(struct blockpool *bp, size_t n, const uint32_t *index);
 /*
  * blockpool_alloc_n_index, telling the caller whether the n blocks it took
- * are exactly lo, lo + 1, ..., lo + n - 1 in some order: 1 if they are (with
- * *lo set), 0 if not, or -errno.  Their owner can then keep its records of
- * them as spans (see span.h), as the pool does.  Taken from the stretch of
- * the stack the pool knows to hold a run (a fresh pool's, or what a run's
- * release pushed), they are in the run's order.
+ * are exactly lo, lo + 1, ..., lo + n - 1: 2 if they are, in order, 1 if
+ * they are in some other order, 0 if not, or -errno; *lo is set for 1 and
+ * 2.  Their owner can then keep its records of them as spans (see span.h),
+ * as the pool does.  Taken from the stretch of the stack the pool knows to
+ * hold a run (a fresh pool's, or what a run's release pushed), they are in
+ * the run's order: 2, and only index[0] and index[1] are written, block k
+ * being index[0] + k, or index[0] - k when index[1] is below index[0]
+ * (blockpool_seq_fill writes the rest), so that a caller that names a run
+ * by its first block does not pay for the list.
  */
 int blockpool_take_n_index(struct blockpool *bp, size_t n, uint32_t *index, uint32_t *lo);
+
+/* Write index[2..n) of a run whose first two blockpool_take_n_index gave. */
+void blockpool_seq_fill(uint32_t *index, size_t n);
 
 /*
  * Put back n blocks the caller has already validated: each index a block of

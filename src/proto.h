@@ -36,7 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SHMPOOL_PROTO_VERSION 6
+#define SHMPOOL_PROTO_VERSION 7
 
 #define PROTO_NAME_MAX 64                       /* names, NUL included */
 #define PROTO_REF_SIZE 16
@@ -95,6 +95,8 @@ enum proto_type {
 #define PROTO_F_RING       0x80u  /* hello reply: the free ring's memfd is attached */
 #define PROTO_F_ALIVE      0x100u /* hello reply: ALIVE is answered; its reply: the fd */
 #define PROTO_F_CALL       0x200u /* hello reply: DOORBELL is answered; its reply: the fd */
+#define PROTO_F_SEQ        0x400u /* block alloc: a run may come as its first index; reply: it does */
+#define PROTO_F_DESC       0x800u /* block reply with PROTO_F_SEQ: the run descends */
 
 /*
  * The alive page: a sealed memfd of PROTO_ALIVE_SIZE bytes that clients can
@@ -334,7 +336,7 @@ struct proto_block_alloc {
 	uint32_t pool_id;
 	uint32_t count;
 	int32_t timeout_ms;
-	uint32_t flags;                         /* PROTO_F_CONTIG */
+	uint32_t flags;                         /* PROTO_F_CONTIG or PROTO_F_SEQ */
 	uint32_t stock;                         /* up to this many more, for the lane */
 	uint32_t pad;
 };
@@ -343,8 +345,11 @@ struct proto_block_alloc {
  * Reply to BLOCK_ALLOC and GROUP_ALLOC.  A large grant is split into frames
  * of at most PROTO_MAX_INDICES indices; all but the last have PROTO_F_MORE.
  * For a contiguous grant, count is the run length and one index (the first)
- * follows.  The descriptors are valid when the flags say so (group alloc
- * from a pool this connection has not seen yet).
+ * follows.  A request with PROTO_F_SEQ may have a grant of adjacent blocks
+ * in order sent the same way, as one frame with PROTO_F_SEQ: block k of the
+ * grant (the caller's first, then the cache's) is index[0] + k, or
+ * index[0] - k with PROTO_F_DESC.  The descriptors are valid when the flags
+ * say so (group alloc from a pool this connection has not seen yet).
  */
 struct proto_block_reply {
 	struct proto_reply_hdr r;

@@ -69,6 +69,11 @@ struct fake {
 	int nheap;
 	uint64_t heap_next;
 	uint32_t frame_max;          /* indices per grant frame */
+	uint32_t seq_reply;          /* a run in order goes as PROTO_F_SEQ when asked */
+	uint32_t high_first;         /* grants take the highest free blocks first */
+	struct {                     /* when flags: the next block grant, as given */
+		uint32_t flags, first, count, nindices;
+	} forge;
 	uint32_t max_indices;        /* announced in the hello reply */
 	uint16_t defer_type;         /* requests of this type wait for fake_release */
 	_Alignas(8) unsigned char deferred[MAX_DEFER][512];
@@ -138,17 +143,33 @@ static int block_taken(const struct fake *f, uint32_t i)
 	return f->mine[i] > 0 || f->other[i] > 0;
 }
 
+/* Whether idx[0..n), n > 1, goes up (1) or down (-1) by one at each step,
+ * or neither (0). */
+static int run_step(const uint32_t *idx, uint32_t n)
+{
+	int step = n > 1 && idx[1] == idx[0] + 1 ? 1 : n > 1 && idx[1] + 1 == idx[0] ? -1 : 0;
+
+	for (uint32_t k = 1; step && k < n; k++)
+		if (idx[k] != idx[0] + (uint32_t)step * k)
+			step = 0;
+	return step;
+}
+
 static void fake_grant(struct fake *f, const struct proto_hdr *h, const uint32_t *idx,
-		       uint32_t count, int contig)
+		       uint32_t count, int contig, int seq)
 {
 	struct proto_block_reply *r = &grant_buf.r;
 	uint32_t nidx = contig ? 1 : count;
-	int fd = -1;
+	int fd = -1, step = seq && f->seq_reply ? run_step(idx, count) : 0;
 
 	memset(&grant_buf, 0, sizeof(grant_buf));
 	reply_init(&r->r, h, 0);
 	r->pool_id = P_ID;
 	r->count = count;
+	if (step) {
+		nidx = 1;
+		r->r.flags = PROTO_F_SEQ | (step < 0 ? PROTO_F_DESC : 0);
+	}
 	if (h->type == PROTO_GROUP_ALLOC)
 		fd = fake_pool(f, 0, &r->r, &r->pool, &r->region);
 	for (uint32_t sent = 0; sent < nidx;) {
@@ -168,11 +189,32 @@ static void fake_grant(struct fake *f, const struct proto_hdr *h, const uint32_t
 	}
 }
 
+/* A block grant exactly as f->forge gives it: indices first, first + 1, ... */
+static void fake_forged(struct fake *f, const struct proto_hdr *h)
+{
+	struct proto_block_reply *r = &grant_buf.r;
+
+	memset(&grant_buf, 0, sizeof(grant_buf));
+	reply_init(&r->r, h, 0);
+	r->r.flags = f->forge.flags;
+	r->pool_id = P_ID;
+	r->count = f->forge.count;
+	r->nindices = f->forge.nindices;
+	for (uint32_t k = 0; k < r->nindices; k++)
+		r->index[k] = f->forge.first + k;
+	proto_send(f->fd, r, sizeof(*r) + r->nindices * sizeof(uint32_t), -1, 0);
+	f->forge.flags = 0;
+}
+
 static void fake_alloc(struct fake *f, const struct proto_hdr *h, uint32_t count, int timeout,
-		       int contig)
+		       int contig, int seq)
 {
 	uint32_t idx[P_N], n = 0;
 
+	if (f->forge.flags) {
+		fake_forged(f, h);
+		return;
+	}
 	if (count > P_N) {
 		reply_status(f, h, -ENOMEM);
 		return;
@@ -183,9 +225,12 @@ static void fake_alloc(struct fake *f, const struct proto_hdr *h, uint32_t count
 				idx[n] = s + n;
 		}
 	} else {
-		for (uint32_t i = 0; i < P_N && n < count; i++)
+		for (uint32_t k = 0; k < P_N && n < count; k++) {
+			uint32_t i = f->high_first ? P_N - 1 - k : k;
+
 			if (!block_taken(f, i))
 				idx[n++] = i;
+		}
 	}
 	if (n < count) {
 		reply_status(f, h, timeout == 0 ? -ENOMEM : -EAGAIN);
@@ -195,7 +240,7 @@ static void fake_alloc(struct fake *f, const struct proto_hdr *h, uint32_t count
 		f->mine[idx[k]] = 1;
 		f->gen[idx[k]]++;
 	}
-	fake_grant(f, h, idx, count, contig);
+	fake_grant(f, h, idx, count, contig, seq);
 }
 
 /* All or nothing, like the daemon: -EINVAL, -EFAULT (free or listed once
@@ -413,7 +458,8 @@ static void fake_handle(struct fake *f, const void *buf, size_t len)
 	case PROTO_BLOCK_ALLOC: {
 		const struct proto_block_alloc *m = buf;
 
-		fake_alloc(f, h, m->count, m->timeout_ms, !!(m->flags & PROTO_F_CONTIG));
+		fake_alloc(f, h, m->count, m->timeout_ms, !!(m->flags & PROTO_F_CONTIG),
+			   !!(m->flags & PROTO_F_SEQ));
 		break;
 	}
 	case PROTO_GROUP_ALLOC: {
@@ -424,7 +470,7 @@ static void fake_handle(struct fake *f, const void *buf, size_t len)
 		else if (m->selector != 1)
 			reply_status(f, h, -EINVAL);
 		else
-			fake_alloc(f, h, m->count, m->timeout_ms, 0);
+			fake_alloc(f, h, m->count, m->timeout_ms, 0, 0);
 		break;
 	}
 	case PROTO_BLOCKS_GET: {
@@ -526,6 +572,11 @@ static void *fake_loop(void *arg)
 				l->flags = m->flags;
 				l->count = m->count;
 				l->nindices = m->nindices;
+			} else if (h->type == PROTO_BLOCK_ALLOC) {
+				const struct proto_block_alloc *m = (const void *)buf;
+
+				l->flags = m->flags;
+				l->count = m->count;
 			} else if (h->type == PROTO_HEAP_FREE) {
 				l->flags = ((const struct proto_heap_free *)(const void *)buf)->flags;
 			}
@@ -863,9 +914,11 @@ static void test_alloc_multiframe(void **state)
 		assert_int_equal(client_hold_count(x->sp, client_pool_get(x->sp, P_ID), i), 1);
 	assert_int_equal(shmpool_blocks_free(x->pool, 10, b), 0);
 	sync_count(x);
+	/* Blocks 0 to 9 in order: one index, as a contiguous free. */
 	assert_int_equal(fake_last(&x->f, 1).type, PROTO_BLOCK_FREE);
-	assert_int_equal(fake_last(&x->f, 1).flags, 0);
-	assert_int_equal(fake_last(&x->f, 1).nindices, 10);
+	assert_int_equal(fake_last(&x->f, 1).flags, PROTO_F_CONTIG);
+	assert_int_equal(fake_last(&x->f, 1).count, 10);
+	assert_int_equal(fake_last(&x->f, 1).nindices, 1);
 }
 
 static void test_free_fire_and_forget(void **state)
@@ -970,13 +1023,145 @@ static void test_blocks_free_split(void **state)
 	n = fake_count(&x->f);
 	assert_int_equal(shmpool_blocks_free(x->pool, P_N, b), 0);
 	assert_int_equal(sync_count(x), n + 7);
+	/* Frames of 10 adjacent blocks go as contiguous frees; the last
+	 * has 4, too few to be taken for a run. */
 	for (int k = 1; k <= 7; k++) {
 		assert_int_equal(fake_last(&x->f, k).type, PROTO_BLOCK_FREE);
-		assert_int_equal(fake_last(&x->f, k).flags, 0);
-		assert_int_equal(fake_last(&x->f, k).nindices, k == 1 ? 4 : 10);
+		assert_int_equal(fake_last(&x->f, k).flags, k == 1 ? 0 : PROTO_F_CONTIG);
+		assert_int_equal(fake_last(&x->f, k).count, k == 1 ? 4 : 10);
+		assert_int_equal(fake_last(&x->f, k).nindices, k == 1 ? 4 : 1);
 	}
 	for (uint32_t i = 0; i < P_N; i++)
 		assert_int_equal(fake_mine(&x->f, i), 0);
+}
+
+/* A block alloc asks for runs as their first index; a grant sent so gives
+ * the same pointers and holds as the list, up or down. */
+static void test_seq_grant(void **state)
+{
+	struct fixture *x = *state;
+	struct client_pool *cp = client_pool_get(x->sp, P_ID);
+	void *b[12];
+
+	assert_int_equal(shmpool_blocks_alloc(x->pool, 10, b, SHMPOOL_NO_WAIT), 0);
+	assert_int_equal(fake_last(&x->f, 0).type, PROTO_BLOCK_ALLOC);
+	assert_int_equal(fake_last(&x->f, 0).flags, PROTO_F_SEQ);
+	assert_int_equal(fake_last(&x->f, 0).count, 10);
+	assert_int_equal(shmpool_blocks_free(x->pool, 10, b), 0);
+	assert_int_equal(shmpool_blocks_alloc_contiguous(x->pool, 3, b, SHMPOOL_NO_WAIT), 0);
+	assert_int_equal(fake_last(&x->f, 0).flags, PROTO_F_CONTIG);
+	assert_int_equal(shmpool_blocks_free_contiguous(x->pool, b[0], 3), 0);
+
+	fake_set(&x->f, &x->f.seq_reply, 1);
+	assert_int_equal(shmpool_blocks_alloc(x->pool, 12, b, SHMPOOL_NO_WAIT), 0);
+	for (uint32_t k = 0; k < 12; k++) {
+		assert_ptr_equal(b[k], pool_block(x, k));
+		assert_int_equal(client_hold_count(x->sp, cp, k), 1);
+	}
+	assert_int_equal(client_hold_count(x->sp, cp, 12), 0);
+	fake_set(&x->f, &x->f.high_first, 1);
+	assert_int_equal(shmpool_blocks_alloc(x->pool, 9, b, SHMPOOL_NO_WAIT), 0);
+	for (uint32_t k = 0; k < 9; k++) {
+		assert_ptr_equal(b[k], pool_block(x, P_N - 1 - k));
+		assert_int_equal(client_hold_count(x->sp, cp, P_N - 1 - k), 1);
+	}
+	assert_int_equal(client_hold_count(x->sp, cp, P_N - 10), 0);
+	/* Both came back as runs, so both go back as contiguous frees. */
+	assert_int_equal(shmpool_blocks_free(x->pool, 9, b), 0);
+	sync_count(x);
+	assert_int_equal(fake_last(&x->f, 1).type, PROTO_BLOCK_FREE);
+	assert_int_equal(fake_last(&x->f, 1).flags, PROTO_F_CONTIG);
+	assert_int_equal(fake_last(&x->f, 1).nindices, 1);
+	for (uint32_t k = 0; k < 12; k++)
+		b[k] = pool_block(x, k);
+	assert_int_equal(shmpool_blocks_free(x->pool, 12, b), 0);
+	sync_count(x);
+	for (uint32_t i = 0; i < P_N; i++)
+		assert_int_equal(fake_mine(&x->f, i), 0);
+	assert_int_equal(shmpool_async_errors(x->sp), 0);
+}
+
+/* A run grant is checked whole before any of it is taken: one index, one
+ * frame, every block inside the pool. */
+static void test_seq_grant_bad(void **state)
+{
+	struct fixture *x = *state;
+	struct client_pool *cp = client_pool_get(x->sp, P_ID);
+	static const struct {
+		uint32_t flags, first, count, nindices;
+		int rc;
+	} cases[] = {
+		{ PROTO_F_SEQ, 0, 4, 2, -EBADMSG },             /* two indices */
+		{ PROTO_F_SEQ, 0, 4, 0, -EBADMSG },             /* none */
+		{ PROTO_F_SEQ | PROTO_F_MORE, 0, 4, 1, -EBADMSG },
+		{ PROTO_F_SEQ, P_N, 4, 1, -EBADMSG },           /* first outside */
+		{ PROTO_F_SEQ, P_N - 3, 4, 1, -EBADMSG },       /* runs past the end */
+		{ PROTO_F_SEQ | PROTO_F_DESC, 2, 4, 1, -EBADMSG }, /* runs below 0 */
+		{ PROTO_F_SEQ, 0, 3, 1, -EBADMSG },             /* fewer than asked */
+		{ PROTO_F_SEQ, P_N - 4, 4, 1, 0 },              /* up to the last block */
+		{ PROTO_F_SEQ | PROTO_F_DESC, 3, 4, 1, 0 },     /* down to block 0 */
+	};
+	void *b[4];
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		pthread_mutex_lock(&x->f.lock);
+		x->f.forge.flags = cases[c].flags;
+		x->f.forge.first = cases[c].first;
+		x->f.forge.count = cases[c].count;
+		x->f.forge.nindices = cases[c].nindices;
+		pthread_mutex_unlock(&x->f.lock);
+		assert_int_equal(shmpool_blocks_alloc(x->pool, 4, b, SHMPOOL_NO_WAIT), cases[c].rc);
+	}
+	/* Only the two good grants were taken. */
+	for (uint32_t i = 0; i < P_N; i++)
+		assert_int_equal(client_hold_count(x->sp, cp, i), i < 4 || i >= P_N - 4);
+	for (uint32_t k = 0; k < 4; k++)
+		assert_ptr_equal(b[k], pool_block(x, 3 - k));
+}
+
+/* The last message before a round trip was a block free of count blocks
+ * with these flags and nindices indices. */
+static void expect_free(struct fixture *x, uint32_t flags, uint32_t count, uint32_t nindices)
+{
+	sync_count(x);
+	assert_int_equal(fake_last(&x->f, 1).type, PROTO_BLOCK_FREE);
+	assert_int_equal(fake_last(&x->f, 1).flags, flags);
+	assert_int_equal(fake_last(&x->f, 1).count, count);
+	assert_int_equal(fake_last(&x->f, 1).nindices, nindices);
+}
+
+/* Frees of blocks adjacent in order go as one index, up or down; anything
+ * else, and runs too short to count, go as lists. */
+static void test_free_runs(void **state)
+{
+	struct fixture *x = *state;
+	void *b[20], *l[12];
+
+	assert_int_equal(shmpool_blocks_alloc(x->pool, 20, b, SHMPOOL_NO_WAIT), 0);
+	assert_int_equal(shmpool_blocks_free(x->pool, 8, b), 0);
+	expect_free(x, PROTO_F_CONTIG, 8, 1);
+	for (int k = 0; k < 8; k++)
+		l[k] = b[19 - k];
+	assert_int_equal(shmpool_blocks_free(x->pool, 8, l), 0);
+	expect_free(x, PROTO_F_CONTIG, 8, 1);
+	for (uint32_t i = 0; i < 20; i++)
+		assert_int_equal(fake_mine(&x->f, i), i >= 8 && i < 12);
+	/* 8 9 11 10: adjacent, not in order. */
+	l[0] = b[8];
+	l[1] = b[9];
+	l[2] = b[11];
+	l[3] = b[10];
+	assert_int_equal(shmpool_blocks_alloc(x->pool, 8, b, SHMPOOL_NO_WAIT), 0);
+	for (int k = 0; k < 8; k++)
+		l[4 + k] = b[k];
+	assert_int_equal(shmpool_blocks_free(x->pool, 12, l), 0);
+	expect_free(x, 0, 12, 12);
+	assert_int_equal(shmpool_blocks_alloc(x->pool, 7, b, SHMPOOL_NO_WAIT), 0);
+	assert_int_equal(shmpool_blocks_free(x->pool, 7, b), 0);
+	expect_free(x, 0, 7, 7);
+	for (uint32_t i = 0; i < P_N; i++)
+		assert_int_equal(fake_mine(&x->f, i), 0);
+	assert_int_equal(shmpool_async_errors(x->sp), 0);
 }
 
 static void test_count_limits(void **state)
@@ -1566,6 +1751,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_blocks_free_bad_entry_frees_nothing, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_blocks_free_split, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seq_grant, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seq_grant_bad, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_free_runs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_count_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_contiguous, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blocks_get, setup, teardown),

@@ -114,6 +114,129 @@ static void test_normal(void **state)
 	normal_client();
 }
 
+/* Reply to a block alloc, at most 16 indices. */
+union grant_msg {
+	struct proto_block_reply r;
+	unsigned char b[sizeof(struct proto_block_reply) + 16 * sizeof(uint32_t)];
+};
+
+static void send_alloc(int fd, uint32_t pool_id, uint32_t id, uint32_t count, uint32_t flags,
+		       int timeout_ms)
+{
+	struct proto_block_alloc a;
+
+	memset(&a, 0, sizeof(a));
+	harness_hdr_set(&a.hdr, PROTO_BLOCK_ALLOC, id);
+	a.pool_id = pool_id;
+	a.count = count;
+	a.flags = flags;
+	a.timeout_ms = timeout_ms;
+	assert_int_equal(proto_send(fd, &a, sizeof(a), -1, 0), 0);
+}
+
+/* The grant for request id: its count, flags (of PROTO_F_SEQ and
+ * PROTO_F_DESC) and indices must be these. */
+static void expect_grant(int fd, uint32_t id, uint32_t count, uint32_t flags, uint32_t nidx,
+			 const uint32_t *idx)
+{
+	union grant_msg m;
+
+	assert_int_equal(harness_recv(fd, &m, sizeof(m), NULL),
+			 (long)(sizeof(m.r) + nidx * sizeof(uint32_t)));
+	assert_int_equal(m.r.r.hdr.type, PROTO_BLOCK_ALLOC | PROTO_REPLY);
+	assert_int_equal(m.r.r.hdr.id, id);
+	assert_int_equal(m.r.r.status, 0);
+	assert_int_equal(m.r.r.flags, flags);
+	assert_int_equal(m.r.count, count);
+	assert_int_equal(m.r.first, 0);
+	assert_int_equal(m.r.nindices, nidx);
+	for (uint32_t k = 0; k < nidx; k++)
+		assert_int_equal(m.r.index[k], idx[k]);
+}
+
+static void send_free(int fd, uint32_t pool_id, uint32_t id, uint32_t first, uint32_t count,
+		      uint32_t flags)
+{
+	struct {
+		struct proto_block_free f;
+		uint32_t idx[1];
+	} m;
+
+	memset(&m, 0, sizeof(m));
+	harness_hdr_set(&m.f.hdr, PROTO_BLOCK_FREE, id);
+	m.f.pool_id = pool_id;
+	m.f.count = count;
+	m.f.nindices = 1;
+	m.f.flags = PROTO_F_SYNC | flags;
+	m.idx[0] = first;
+	assert_int_equal(proto_send(fd, &m, sizeof(m), -1, 0), 0);
+	harness_expect_status(fd, PROTO_BLOCK_FREE | PROTO_REPLY, id, 0);
+}
+
+/*
+ * PROTO_F_SEQ: a grant of adjacent blocks in order comes as its first
+ * index, up or down, to a request (or a waiter) that asked for it; any
+ * other grant, and any request that did not ask, gets the list.
+ */
+static void test_seq_grant(void **state)
+{
+	const uint32_t up[16] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
+	const uint32_t mixed[8] = { 6, 4, 2, 0, 8, 9, 10, 11 };
+	const uint32_t seven[1] = { 7 };
+	int fd = harness_hello(&h, NULL), fd2 = harness_hello(&h, NULL);
+	struct proto_pool_desc pd = harness_pool_open(fd, "p", 0);
+	union grant_msg all;
+
+	(void)state;
+	harness_pool_open(fd2, "p", 0);
+	/* All 16 (waiting for any the tests before have not given back yet),
+	 * back as a run: the next grants go up from block 0. */
+	send_alloc(fd, pd.id, 3, 16, 0, -1);
+	assert_int_equal(harness_recv(fd, &all, sizeof(all), NULL), (long)sizeof(all));
+	assert_int_equal(all.r.r.status, 0);
+	send_free(fd, pd.id, 4, 0, 16, PROTO_F_CONTIG);
+	send_alloc(fd, pd.id, 5, 10, PROTO_F_SEQ, 0);
+	expect_grant(fd, 5, 10, PROTO_F_SEQ, 1, up);
+	send_alloc(fd, pd.id, 6, 6, 0, 0);
+	expect_grant(fd, 6, 6, 0, 6, up + 10);
+	/* A waiter that asked is handed the run the same way. */
+	send_alloc(fd2, pd.id, 7, 8, PROTO_F_SEQ, -1);
+	assert_int_equal(harness_pool_stat(fd2, pd.id).num_used, 16);
+	send_free(fd, pd.id, 8, 0, 16, PROTO_F_CONTIG);
+	expect_grant(fd2, 7, 8, PROTO_F_SEQ, 1, up);
+	send_free(fd2, pd.id, 9, 0, 8, PROTO_F_CONTIG);
+	/* Blocks 0 to 7 taken one by one and given back one by one, 7 last:
+	 * the stack holds them up from 0, so a batch of 8 takes them 7
+	 * down to 0. */
+	for (uint32_t k = 0; k < 8; k++) {
+		send_alloc(fd, pd.id, 10, 1, PROTO_F_SEQ, 0);
+		expect_grant(fd, 10, 1, 0, 1, up + k);
+	}
+	for (uint32_t k = 0; k < 8; k++)
+		send_free(fd, pd.id, 11, k, 1, 0);
+	send_alloc(fd, pd.id, 12, 8, PROTO_F_SEQ, 0);
+	expect_grant(fd, 12, 8, PROTO_F_SEQ | PROTO_F_DESC, 1, seven);
+	/* Every other one back: the next 8 are no run, and come as a list. */
+	for (uint32_t k = 0; k < 8; k += 2)
+		send_free(fd, pd.id, 13, k, 1, 0);
+	send_alloc(fd, pd.id, 14, 8, PROTO_F_SEQ, 0);
+	expect_grant(fd, 14, 8, 0, 8, mixed);
+	/* SEQ means nothing to a contiguous alloc; an unknown flag is
+	 * refused as before. */
+	send_alloc(fd, pd.id, 15, 2, PROTO_F_SEQ | PROTO_F_CONTIG, 0);
+	harness_expect_status(fd, PROTO_BLOCK_ALLOC | PROTO_REPLY, 15, -EINVAL);
+	send_alloc(fd, pd.id, 16, 2, 0x1000u, 0);
+	harness_expect_status(fd, PROTO_BLOCK_ALLOC | PROTO_REPLY, 16, -EINVAL);
+	/* Blocks 0 to 11 held; back as a run, the pool's stack is as it
+	 * was at the start (block 0 on top) for the tests after this one. */
+	assert_int_equal(harness_pool_stat(fd, pd.id).num_used, 12);
+	send_free(fd, pd.id, 17, 0, 12, PROTO_F_CONTIG);
+	assert_int_equal(harness_pool_stat(fd, pd.id).num_used, 0);
+	close(fd2);
+	close(fd);
+	normal_client();
+}
+
 static void test_truncated(void **state)
 {
 	int fd = harness_hello(&h, NULL);
@@ -753,6 +876,7 @@ int main(void)
 		cmocka_unit_test(test_idle_connections),
 		cmocka_unit_test(test_never_reads),
 		cmocka_unit_test(test_grant_in_frames),
+		cmocka_unit_test(test_seq_grant),
 		cmocka_unit_test(test_pipelined),
 	};
 

@@ -357,11 +357,19 @@ static void note_reply(size_t len)
 
 		if (b->count == 0 || n == 0 || len != sizeof(*b) + (size_t)n * sizeof(uint32_t))
 			return;
+		/* A run sent as its first index stands for all of it. */
+		if (r->flags & PROTO_F_SEQ)
+			n = b->count;
 		if (n > MAX_LAST_INDICES)
 			n = MAX_LAST_INDICES;
 		history_push(hist.blocks, sizeof(hist.blocks[0]), &hist.nblocks);
 		hist.blocks[0].pool_id = b->pool_id;
-		memcpy(hist.blocks[0].indices, b->index, n * sizeof(uint32_t));
+		if (r->flags & PROTO_F_SEQ)
+			for (uint32_t k = 0; k < n; k++)
+				hist.blocks[0].indices[k] = r->flags & PROTO_F_DESC ? b->index[0] - k
+										     : b->index[0] + k;
+		else
+			memcpy(hist.blocks[0].indices, b->index, n * sizeof(uint32_t));
 		hist.blocks[0].nindices = n;
 	} else if ((type == PROTO_HEAP_ALLOC || type == PROTO_HEAP_REALLOC ||
 		    type == PROTO_ATTACH) && len == sizeof(struct proto_heap_reply)) {

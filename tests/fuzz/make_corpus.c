@@ -347,6 +347,14 @@ static void seeds_basic(void)
 	seed_write("block-alloc-contig-free-twice");
 
 	seed_begin(SETUP_HELLO);
+	block_alloc(0, 0, 9, 0, PROTO_F_SEQ);
+	block_alloc(0, 0, 2, 0, PROTO_F_SEQ | PROTO_F_CONTIG);
+	block_free(OP_FIXUP, 0, 9, PROTO_F_SYNC, 9, 0);
+	block_alloc(0, 0, 9, 0, PROTO_F_SEQ);
+	block_free(OP_FIXUP, 0, 9, PROTO_F_CONTIG | PROTO_F_SYNC, 1, 0);
+	seed_write("block-alloc-seq");
+
+	seed_begin(SETUP_HELLO);
 	block_alloc(0, 2, 8, 0, 0);
 	block_alloc(0, 2, 1, 0, 0);
 	block_alloc(0, 1, 17, 0, 0);
