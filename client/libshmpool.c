@@ -47,10 +47,11 @@ static int name_set(char dst[PROTO_NAME_MAX], const char *src, int nonempty)
 	return proto_set_name(dst, src) < 0 ? -EINVAL : 0;
 }
 
-/* Send a block free of nidx indices already in fb->f for one pool.  Adjacent
- * blocks in order, up or down, go as a contiguous free of the lowest: the
- * daemon puts them back the same way (as a run, whatever the order), and
- * reads one index, not nidx. */
+/* Send a block free of nidx indices already in fb->f for one pool.  Held
+ * blocks adjacent in order, up or down, go as a contiguous free of the
+ * lowest: the daemon puts them back the same way (as a run, whatever the
+ * order), and reads one index, not nidx.  A synchronous free keeps its
+ * list, whose order decides which bad entry the daemon reports. */
 static int free_message(shmpool_t *sp, struct proto_block_free *f, uint32_t pool_id,
 			uint32_t nidx, int sync)
 {
@@ -59,7 +60,7 @@ static int free_message(shmpool_t *sp, struct proto_block_free *f, uint32_t pool
 	size_t len;
 
 	f->flags = sync ? PROTO_F_SYNC : 0;
-	if (span_is_run(f->index, nidx, &lo)) {
+	if (!sync && span_is_run(f->index, nidx, &lo)) {
 		f->index[0] = lo;
 		f->flags |= PROTO_F_CONTIG;
 		nsent = 1;

@@ -1162,6 +1162,14 @@ static void test_free_runs(void **state)
 	for (uint32_t i = 0; i < P_N; i++)
 		assert_int_equal(fake_mine(&x->f, i), 0);
 	assert_int_equal(shmpool_async_errors(x->sp), 0);
+	/* Blocks not held go in a synchronous free, as the list: its order
+	 * decides which bad entry is reported. */
+	for (uint32_t k = 0; k < 8; k++)
+		b[k] = pool_block(x, k);
+	assert_int_equal(shmpool_blocks_free(x->pool, 8, b), -EFAULT);
+	assert_int_equal(fake_last(&x->f, 0).type, PROTO_BLOCK_FREE);
+	assert_int_equal(fake_last(&x->f, 0).flags, PROTO_F_SYNC);
+	assert_int_equal(fake_last(&x->f, 0).nindices, 8);
 }
 
 static void test_count_limits(void **state)
