@@ -27,6 +27,7 @@
 #include "client.h"
 #include "proto.h"
 #include "shmpool.h"
+#include "span.h"
 
 #define R_ID 1u
 #define R_SIZE (1u << 20)
@@ -143,32 +144,21 @@ static int block_taken(const struct fake *f, uint32_t i)
 	return f->mine[i] > 0 || f->other[i] > 0;
 }
 
-/* Whether idx[0..n), n > 1, goes up (1) or down (-1) by one at each step,
- * or neither (0). */
-static int run_step(const uint32_t *idx, uint32_t n)
-{
-	int step = n > 1 && idx[1] == idx[0] + 1 ? 1 : n > 1 && idx[1] + 1 == idx[0] ? -1 : 0;
-
-	for (uint32_t k = 1; step && k < n; k++)
-		if (idx[k] != idx[0] + (uint32_t)step * k)
-			step = 0;
-	return step;
-}
-
 static void fake_grant(struct fake *f, const struct proto_hdr *h, const uint32_t *idx,
 		       uint32_t count, int contig, int seq)
 {
 	struct proto_block_reply *r = &grant_buf.r;
 	uint32_t nidx = contig ? 1 : count;
-	int fd = -1, step = seq && f->seq_reply ? run_step(idx, count) : 0;
+	uint32_t lo;
+	int fd = -1, run = seq && f->seq_reply && span_is_run(idx, count, &lo);
 
 	memset(&grant_buf, 0, sizeof(grant_buf));
 	reply_init(&r->r, h, 0);
 	r->pool_id = P_ID;
 	r->count = count;
-	if (step) {
+	if (run) {
 		nidx = 1;
-		r->r.flags = PROTO_F_SEQ | (step < 0 ? PROTO_F_DESC : 0);
+		r->r.flags = PROTO_F_SEQ | (idx[1] < idx[0] ? PROTO_F_DESC : 0);
 	}
 	if (h->type == PROTO_GROUP_ALLOC)
 		fd = fake_pool(f, 0, &r->r, &r->pool, &r->region);
